@@ -1,0 +1,172 @@
+"""Canonical JSON: RFC 8785 (JCS) for JSON values without floats.
+
+Public API::
+
+    canonical_bytes(obj) -> bytes      # serialize, raise NotCanonical if impossible
+    parse_canonical(data: bytes) -> obj  # parse, raise NotCanonical unless data
+                                         # is exactly canonical_bytes(result)
+    MAX_SAFE_INTEGER = 2**53 - 1
+
+Accepted values: ``dict`` with ``str`` keys, ``list``, ``str``, ``int`` within
++-(2**53 - 1), ``True``, ``False``, ``None``. Everything else (floats, NaN,
+bigger integers, tuples, bytes, non-string keys, strings holding lone
+surrogates, nesting deeper than ``MAX_DEPTH``) raises ``NotCanonical``.
+Subclasses of these types are accepted and serialized as their base type.
+
+Output is UTF-8 without whitespace, object members sorted by the UTF-16
+code units of their names, strings escaped as ECMAScript ``JSON.stringify``
+does (``\\b \\f \\n \\r \\t \\" \\\\``, other controls below U+0020 as
+``\\u00xx`` with lowercase hex, everything else literal).
+
+Speed: Python's C JSON encoder already produces exactly these bytes when
+all object names are in the Basic Multilingual Plane (code point order and
+UTF-16 order agree there), so that is the path taken after one validating
+walk; a slower exact path handles names with astral-plane characters.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from json.encoder import encode_basestring as _quote
+
+from federation.errors import NotCanonical
+
+MAX_SAFE_INTEGER = 2**53 - 1
+MAX_DEPTH = 64
+
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+_fast_encode = json.JSONEncoder(
+    ensure_ascii=False,
+    sort_keys=True,
+    separators=(",", ":"),
+    allow_nan=False,
+    check_circular=False,
+).encode
+
+
+def canonical_bytes(obj) -> bytes:
+    """Return the RFC 8785 canonical UTF-8 serialization of ``obj``."""
+    astral_keys = _validate(obj)
+    try:
+        if astral_keys:
+            parts: list[str] = []
+            _serialize(obj, parts)
+            text = "".join(parts)
+        else:
+            text = _fast_encode(obj)
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise NotCanonical("string holds a lone surrogate") from None
+    except (ValueError, TypeError, RecursionError):  # pragma: no cover - _validate covers these
+        raise NotCanonical("value cannot be serialized canonically") from None
+
+
+def parse_canonical(data: bytes):
+    """Parse ``data`` as JSON and insist that it is already canonical.
+
+    Raises ``NotCanonical`` for invalid UTF-8, invalid JSON, floats, NaN or
+    Infinity, duplicate or unsorted names, whitespace, non-minimal escapes,
+    and anything else that differs from ``canonical_bytes`` of the result.
+    """
+    if not isinstance(data, (bytes, bytearray)):
+        raise NotCanonical("canonical JSON must be given as bytes")
+    try:
+        text = bytes(data).decode("utf-8")
+        value = json.loads(text, parse_float=_refuse_number, parse_constant=_refuse_number)
+    except NotCanonical:
+        raise
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise NotCanonical("bytes are not valid JSON") from None
+    if canonical_bytes(value) != data:
+        raise NotCanonical("bytes are not in canonical form")
+    return value
+
+
+def _refuse_number(_text):
+    raise NotCanonical("floating point and non-finite numbers are not allowed")
+
+
+def _validate(obj) -> bool:
+    """Check that ``obj`` is serializable; return True if a name is astral."""
+    astral = False
+    stack = [(obj, 0)]
+    pop = stack.pop
+    push = stack.append
+    while stack:
+        node, depth = pop()
+        if depth > MAX_DEPTH:
+            raise NotCanonical("value nests deeper than %d levels" % MAX_DEPTH)
+        if isinstance(node, dict):
+            values = node.values()
+            for key in node:
+                if not isinstance(key, str):
+                    raise NotCanonical("object names must be strings")
+                if not key.isascii() and _ASTRAL.search(key):
+                    astral = True
+        elif isinstance(node, list):
+            values = node
+        else:
+            _check_scalar(node)
+            continue
+        for value in values:
+            kind = type(value)
+            if kind is str or kind is bool or value is None:
+                continue
+            if kind is int:
+                if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+                    continue
+                raise NotCanonical("integer outside +-(2**53-1)")
+            push((value, depth + 1))
+    return astral
+
+
+def _check_scalar(value) -> None:
+    if isinstance(value, str) or value is None or isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            return
+        raise NotCanonical("integer outside +-(2**53-1)")
+    if isinstance(value, float):
+        raise NotCanonical("floating point numbers are not allowed")
+    raise NotCanonical("unsupported type %s" % type(value).__name__)
+
+
+def _utf16_key(item):
+    return item[0].encode("utf-16-be")
+
+
+def _serialize(value, out: list) -> None:
+    """Exact path, used when an object name lies outside the BMP."""
+    if isinstance(value, dict):
+        out.append("{")
+        first = True
+        for key, member in sorted(value.items(), key=_utf16_key):
+            if not first:
+                out.append(",")
+            first = False
+            out.append(_quote(key))
+            out.append(":")
+            _serialize(member, out)
+        out.append("}")
+    elif isinstance(value, list):
+        out.append("[")
+        for index, member in enumerate(value):
+            if index:
+                out.append(",")
+            _serialize(member, out)
+        out.append("]")
+    elif isinstance(value, str):
+        out.append(_quote(value))
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif value is None:
+        out.append("null")
+    else:
+        out.append(int.__repr__(value))
+
+
+__all__ = ["canonical_bytes", "parse_canonical", "MAX_SAFE_INTEGER", "MAX_DEPTH"]

@@ -1,0 +1,155 @@
+"""Canonical JSON (RFC 8785) compared byte for byte with the rfc8785 package."""
+
+import enum
+import json
+from collections import OrderedDict
+
+import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from federation.canonical import MAX_SAFE_INTEGER, canonical_bytes, parse_canonical
+from federation.errors import FederationError, NotCanonical
+from wire_records import typical_denial
+
+# Text mixing ASCII, controls, BMP characters around the surrogate range and
+# astral-plane characters, so that the UTF-16 ordering of names matters.
+_chars = st.one_of(
+    st.characters(min_codepoint=0, max_codepoint=0x7F),
+    st.characters(min_codepoint=0x80, max_codepoint=0xD7FF),
+    st.characters(min_codepoint=0xE000, max_codepoint=0xFFFF),
+    st.characters(min_codepoint=0x10000, max_codepoint=0x10FFFF),
+)
+_text = st.text(_chars, max_size=12)
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-MAX_SAFE_INTEGER, max_value=MAX_SAFE_INTEGER),
+    _text,
+)
+_json = st.recursive(
+    _scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=6),
+        st.dictionaries(_text, children, max_size=6),
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_json)
+def test_matches_rfc8785_package_byte_for_byte(value):
+    assert canonical_bytes(value) == rfc8785.dumps(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json)
+def test_round_trip_and_parse(value):
+    data = canonical_bytes(value)
+    assert json.loads(data) == value
+    assert parse_canonical(data) == value
+
+
+def test_names_sorted_by_utf16_code_units():
+    # U+1F600 is D83D DE00 in UTF-16, which sorts before U+E000 and U+FFFD;
+    # code point order would put it last.
+    value = {"\U0001F600": 1, "\ue000": 2, "\ufffd": 3, "a": 4}
+    data = canonical_bytes(value)
+    assert data == '{"a":4,"\U0001F600":1,"\ue000":2,"\ufffd":3}'.encode()
+    assert data == rfc8785.dumps(value)
+
+
+def test_string_escapes_like_ecmascript():
+    value = "\b\f\n\r\t\"\\\x00\x01\x1f\x7f\u2028é\U0001F600/"
+    expected = '"\\b\\f\\n\\r\\t\\"\\\\\\u0000\\u0001\\u001f\x7f\u2028é\U0001F600/"'
+    assert canonical_bytes(value) == expected.encode("utf-8")
+
+
+def test_typical_record():
+    view = typical_denial()
+    data = canonical_bytes(view)
+    assert 1800 < len(data) < 2600
+    assert data == rfc8785.dumps(view)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        1.5,
+        {"quantity": 1.0},
+        [float("nan")],
+        {"x": float("inf")},
+        2**53,
+        -(2**53),
+        {"n": 10**20},
+        {1: "a"},
+        {True: "a"},
+        {None: "a"},
+        (1, 2),
+        {"b": b"bytes"},
+        {"s": {1, 2}},
+        "\ud800",
+        {"\udfff": 1},
+    ],
+)
+def test_refuses_what_jcs_without_floats_cannot_express(value):
+    with pytest.raises(NotCanonical) as caught:
+        canonical_bytes(value)
+    assert caught.value.code == "not_canonical"
+    assert isinstance(caught.value, FederationError)
+
+
+def test_refuses_cycles_and_deep_nesting():
+    cyclic = {}
+    cyclic["self"] = cyclic
+    with pytest.raises(NotCanonical):
+        canonical_bytes(cyclic)
+    deep = []
+    for _ in range(200):
+        deep = [deep]
+    with pytest.raises(NotCanonical):
+        canonical_bytes(deep)
+
+
+def test_subclasses_serialize_as_base_types():
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    value = OrderedDict([("z", Level.HIGH), ("a", [True, None])])
+    assert canonical_bytes(value) == b'{"a":[true,null],"z":3}'
+
+
+def test_limits_are_inclusive():
+    assert canonical_bytes([MAX_SAFE_INTEGER, -MAX_SAFE_INTEGER]) == b"[9007199254740991,-9007199254740991]"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"b":1,"a":2}',  # unsorted
+        b'{"a": 1}',  # whitespace
+        b'{"a":1,"a":1}',  # duplicate name
+        b'{"a":1.0}',  # float
+        b'{"a":1e2}',  # exponent
+        b"[NaN]",
+        b"[-0]",
+        b'"\\u0041"',  # needless escape
+        b'"\\/"',
+        b'"\\u001F"',  # uppercase hex
+        b" 1",
+        b"[9007199254740992]",
+        b"\xff",
+        b"{",
+        b'"\\ud800"',  # lone surrogate
+    ],
+)
+def test_parse_refuses_non_canonical_bytes(data):
+    with pytest.raises(NotCanonical):
+        parse_canonical(data)
+
+
+def test_parse_refuses_text():
+    with pytest.raises(NotCanonical):
+        parse_canonical('{"a":1}')
