@@ -55,7 +55,7 @@ def describe(node: Node) -> str:
 
 def suggestion(word: str, choices: Iterable[str]) -> str:
     """' (did you mean X?)' when a close choice exists, else ''."""
-    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.5)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -123,6 +123,24 @@ class Reader:
             if name not in seen:
                 self.report(node, join(path, name), "missing required key")
         return seen
+
+    def entry_path(self, node: Node, fallback: str, section: str) -> str:
+        """``section.<name>`` for a list entry with a usable ``name``, else ``fallback``.
+
+        Lets issues about an entry's keys name the entry even before the
+        entry has been checked.
+        """
+        if isinstance(node, MappingNode):
+            for key_node, value_node in node.value:
+                if (
+                    isinstance(key_node, ScalarNode)
+                    and key_node.value == "name"
+                    and isinstance(value_node, ScalarNode)
+                    and value_node.tag in (STR_TAG, BOOL_TAG)
+                    and value_node.value
+                ):
+                    return f"{section}.{value_node.value}"
+        return fallback
 
     def sequence(self, node: Node, path: str) -> list[Node] | None:
         if isinstance(node, ScalarNode) and node.tag == NULL_TAG:

@@ -66,7 +66,7 @@ def _rule(
     first: dict[str, int],
 ) -> Rule | None:
     before = len(r.issues)
-    path = f"rules[{position}]"
+    path = r.entry_path(node, f"rules[{position}]", "rules")
     body = r.mapping(node, path, RULE_KEYS, required=("name", "match", "action"))
     if body is None:
         return None
@@ -76,7 +76,6 @@ def _rule(
         name_node = body["name"][1]
         name = r.text(name_node, join(path, "name"))
         if name is not None:
-            path = f"rules.{name}"
             if check_name(r, name_node, name, join(path, "name"), "rule") and name in first:
                 r.report(
                     name_node, join(path, "name"),
@@ -283,7 +282,8 @@ def parse_inbound(r: Reader, node: Node, table: GroupTable) -> list[InboundEntry
     entries: list[InboundEntry] = []
     first: dict[str, int] = {}
     for position, item in enumerate(items or [], start=1):
-        entry = _inbound_entry(r, item, f"inbound[{position}]", table, first)
+        path = r.entry_path(item, f"inbound[{position}]", "inbound")
+        entry = _inbound_entry(r, item, path, table, first)
         if entry is not None:
             entries.append(entry)
     return entries
@@ -299,7 +299,6 @@ def _inbound_entry(r, node, path, table, first) -> InboundEntry | None:
         name_node = body["name"][1]
         name = r.text(name_node, join(path, "name"))
         if name is not None:
-            path = f"inbound.{name}"
             if check_name(r, name_node, name, join(path, "name"), "inbound entry") and name in first:
                 r.report(
                     name_node, join(path, "name"),
