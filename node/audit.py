@@ -1,0 +1,101 @@
+"""The audit trail: an append-only, hash-chained log of every write and disclosure.
+
+Each entry's ``hash`` is SHA-256 over the previous entry's hash and the
+canonical JSON of the entry itself (seq, at, actor, action, target, detail).
+Editing, deleting or reordering an entry breaks the chain at that entry, and
+:meth:`AuditLog.verify` says which. Entries name records by uid or reference;
+they never hold record content.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+import sqlite_utils
+
+from .timestamps import to_iso, utc_now
+
+GENESIS = "0" * 64
+
+
+def entry_hash(prev_hash: str, at: str, actor: str, action: str, target: str, detail: str) -> str:
+    body = json.dumps(
+        {"at": at, "actor": actor, "action": action, "target": target, "detail": detail},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+
+
+@dataclasses.dataclass
+class AuditReport:
+    entries: int
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class AuditLog:
+    def __init__(self, db: sqlite_utils.Database):
+        self.db = db
+
+    def append(self, *, actor: str, action: str, target: str = "", detail: dict | None = None, at=None) -> int:
+        """Append one entry. Call inside the write transaction of the change it records."""
+        row = self.db.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
+        stamp = to_iso(at or utc_now())
+        detail_text = json.dumps(detail or {}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        digest = entry_hash(prev, stamp, actor, action, target, detail_text)
+        self.db.execute(
+            "INSERT INTO audit_log (seq, at, actor, action, target, detail, prev_hash, hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [seq, stamp, actor, action, target, detail_text, prev, digest],
+        )
+        return seq
+
+    def entries(self, *, after: int = 0, limit: int = 100, action: str | None = None,
+                actor: str | None = None, target: str | None = None) -> list[dict]:
+        clauses, params = ["seq > ?"], [after]
+        for column, value in (("action", action), ("actor", actor), ("target", target)):
+            if value:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        params.append(limit)
+        rows = self.db.execute(
+            "SELECT seq, at, actor, action, target, detail, hash FROM audit_log "
+            f"WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT ?",
+            params,
+        ).fetchall()
+        return [
+            {"seq": r[0], "at": r[1], "actor": r[2], "action": r[3], "target": r[4],
+             "detail": json.loads(r[5]), "hash": r[6]}
+            for r in rows
+        ]
+
+    def verify(self) -> AuditReport:
+        problems: list[str] = []
+        rows = self.db.execute(
+            "SELECT seq, at, actor, action, target, detail, prev_hash, hash FROM audit_log ORDER BY seq"
+        ).fetchall()
+        by_hash = {r[7]: r[0] for r in rows}
+        expected_seq, expected_prev = 1, GENESIS
+        for seq, at, actor, action, target, detail, prev, digest in rows:
+            if entry_hash(prev, at, actor, action, target, detail) != digest:
+                problems.append(f"entry {seq} was edited: its content does not match its hash")
+            elif seq != expected_seq or prev != expected_prev:
+                if prev in by_hash and by_hash[prev] != seq - 1:
+                    problems.append(
+                        f"entry {seq} is out of order: it was written after entry {by_hash[prev]}"
+                    )
+                elif seq != expected_seq:
+                    missing = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq}-{seq - 1}"
+                    problems.append(f"entry {missing} was deleted: the chain jumps to entry {seq}")
+                else:
+                    problems.append(f"entry {seq} does not follow entry {seq - 1}: an entry was deleted or replaced")
+            expected_seq, expected_prev = seq + 1, digest
+        return AuditReport(entries=len(rows), problems=problems)

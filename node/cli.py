@@ -1,0 +1,345 @@
+"""The ``cordon`` command line.
+
+Every command takes ``--data-dir`` (or ``CORDON_DATA_DIR``). Commands act on
+the local data directory directly, as the node's administrator; every change
+they make is audited with the actor ``cli:<user>``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import NodeError
+
+DATA_DIR = click.option(
+    "--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="CORDON_DATA_DIR",
+    default=Path("./cordon-data"), show_default=True, show_envvar=True,
+    help="The node's data directory.",
+)
+
+
+def actor() -> str:
+    try:
+        return "cli:" + getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        return "cli:unknown"
+
+
+def parse_now(value: str | None) -> dt.datetime:
+    from .timestamps import parse_iso, utc_now
+
+    if not value:
+        return utc_now()
+    try:
+        return parse_iso(value)
+    except ValueError:
+        raise click.BadParameter("use an ISO-8601 date or timestamp, e.g. 2029-03-02T00:00:00Z") from None
+
+
+def runtime_for(data_dir: Path):
+    from .runtime import NodeRuntime
+    from .schema import migrate
+
+    rt = NodeRuntime(data_dir)
+    migrate(rt.db())
+    return rt
+
+
+def fail(message: str, code: int = 1):
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(code)
+
+
+class CordonGroup(click.Group):
+    """Turns the node's own errors into one clear line on stderr and exit status 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except NodeError as exc:
+            details = "".join(f"\n  {field}: {reason}" for field, reason in exc.fields.items())
+            fail(exc.message + details)
+
+
+@click.group(cls=CordonGroup)
+@click.version_option(package_name="cordon")
+def main():
+    """Cordon: a node for sharing strategic-trade-control information with peer states."""
+    os.umask(0o077)
+
+
+# -- node set-up ---------------------------------------------------------------
+@main.command()
+@DATA_DIR
+@click.option("--node-id", required=True, help="ISO 3166-1 alpha-2 code of the state (MT), or a name (OSCE-CPC).")
+@click.option("--name", required=True, help="Display name, e.g. Malta.")
+@click.option("--url", "base_url", required=True, help="Base URL peers reach this node at.")
+@click.option("--role", type=click.Choice(["member", "coordinator"]), default="member", show_default=True)
+@click.option("--listen", default="", help="host:port to listen on (default: from --url).")
+def init(data_dir, node_id, name, base_url, role, listen):
+    """Create a data directory: settings, database, signing and encryption keys, identity."""
+    from .config import Settings
+    from .datadir import initialise
+    from .timestamps import utc_now
+
+    settings = Settings(node_id=node_id.upper(), name=name, base_url=base_url.rstrip("/"), role=role, listen=listen)
+    keyring = initialise(data_dir, settings, utc_now())
+    click.echo(f"Initialised node {settings.node_id} ({settings.name}) in {data_dir}")
+    click.echo(f"  identity fingerprint: {keyring.fingerprint()}")
+    click.echo(f"  next: cordon clients create NAME --scope read --data-dir {data_dir}")
+
+
+@main.command()
+@DATA_DIR
+@click.option("--host", default=None, help="Override the listen host.")
+@click.option("--port", type=int, default=None, help="Override the listen port.")
+def serve(data_dir, host, port):
+    """Run the node (waitress) and its scheduler until stopped with Ctrl-C or SIGTERM."""
+    from .config import read_settings
+    from .server import serve as run
+
+    settings = read_settings(data_dir)
+    runtime_for(data_dir).close()
+    logging.basicConfig(level=settings.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s [" + settings.node_id + "] %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    run(data_dir, host=host, port=port)
+
+
+# -- API clients -----------------------------------------------------------------
+@main.group()
+def clients():
+    """API clients (systems and scripts) and their scopes."""
+
+
+@clients.command("create")
+@DATA_DIR
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, required=True,
+              help="read, publish, customs, admin or coordinator; repeat for several.")
+def clients_create(data_dir, name, scopes):
+    """Create a client; its secret is shown once and stored only hashed."""
+    from .clients import ClientRegistry
+
+    scopes = [s for value in scopes for s in value.replace(",", " ").split()]
+    client, secret = ClientRegistry(runtime_for(data_dir).db()).create(name, scopes, actor=actor())
+    click.echo(f"client_id:     {client.client_id}")
+    click.echo(f"client_secret: {secret}")
+    click.echo(f"scopes:        {' '.join(client.scopes)}")
+    click.echo("The secret is shown only now. Get a token with:")
+    click.echo(f"  curl -u {client.client_id}:<secret> -d grant_type=client_credentials <node-url>/oauth/token")
+
+
+@clients.command("list")
+@DATA_DIR
+def clients_list(data_dir):
+    """List clients."""
+    from .clients import ClientRegistry
+
+    rows = ClientRegistry(runtime_for(data_dir).db()).list()
+    if not rows:
+        click.echo("no clients; create one with 'cordon clients create NAME --scope read'")
+    for client in rows:
+        state = "active" if client.active else f"revoked {client.revoked_at}"
+        click.echo(f"{client.client_id}  {client.name:20}  {' '.join(client.scopes):30}  {state}")
+
+
+@clients.command("revoke")
+@DATA_DIR
+@click.argument("name_or_id")
+def clients_revoke(data_dir, name_or_id):
+    """Revoke a client and every token it holds."""
+    from .clients import ClientRegistry
+
+    client = ClientRegistry(runtime_for(data_dir).db()).revoke(name_or_id, actor=actor())
+    click.echo(f"revoked {client.client_id} ({client.name})")
+
+
+# -- records ---------------------------------------------------------------------
+def import_file(data_dir: Path, file: Path, kind: str):
+    from . import importer
+    from .denials import DenialRegistry
+    from .licences import LicenceRegistry
+
+    rt = runtime_for(data_dir)
+    db = rt.db()
+    who = actor()
+    try:
+        rows = importer.read_rows(file, kind)
+        if kind == "licence":
+            rows = importer.group_licence_rows(rows)
+            registry = LicenceRegistry(db, rt.node_id)
+        else:
+            registry = DenialRegistry(db, rt.node_id, review_years=rt.settings.review_years)
+        total = importer.count_lines(file)
+        show = total > 2000 and sys.stderr.isatty() or total > 2000
+        if show:
+            with click.progressbar(length=total, label=f"importing {file.name}", file=sys.stderr,
+                                   show_pos=True) as bar:
+                report = importer.run_import(db, rows, lambda row: registry.import_one(row, actor=who),
+                                             progress=bar.update)
+        else:
+            report = importer.run_import(db, rows, lambda row: registry.import_one(row, actor=who))
+    except importer.RowError as exc:
+        fail(str(exc))
+    click.echo(f"{file.name}: {report.created} created, {report.amended} amended, "
+               f"{report.unchanged} unchanged, {len(report.rejected)} rejected")
+    for rejection in report.rejected[:200]:
+        click.echo(f"  line {rejection.line}: {rejection.reason}", err=True)
+    if len(report.rejected) > 200:
+        click.echo(f"  ... and {len(report.rejected) - 200} more rejected rows", err=True)
+    rt.close()
+    return report
+
+
+@main.group()
+def denials():
+    """Denial notifications: import, export, expiry."""
+
+
+@denials.command("import")
+@DATA_DIR
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def denials_import(data_dir, file):
+    """Import denials from CSV or JSON Lines; the national reference is the key."""
+    report = import_file(data_dir, file, "denial")
+    sys.exit(2 if report.rejected else 0)
+
+
+@denials.command("export")
+@DATA_DIR
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default stdout).")
+@click.option("--origin", default=None, help="Only records of this origin (default: this node's own).")
+@click.option("--all-origins", is_flag=True, help="Also records received from peers.")
+def denials_export(data_dir, output, origin, all_origins):
+    """Export denials as JSON Lines."""
+    from .audit import AuditLog
+    from .database import write_transaction
+    from .importer import export_jsonl
+
+    rt = runtime_for(data_dir)
+    db = rt.db()
+    if all_origins:
+        cursor = db.execute("SELECT doc FROM denials ORDER BY rowid")
+    else:
+        cursor = db.execute("SELECT doc FROM denials WHERE origin = ? ORDER BY rowid", [(origin or rt.node_id).upper()])
+    docs = (json.loads(row[0]) for row in cursor)
+    if output:
+        with open(output, "w", encoding="utf-8") as out:
+            count = export_jsonl(docs, out)
+        click.echo(f"wrote {count} denials to {output}", err=True)
+    else:
+        count = export_jsonl(docs, sys.stdout)
+    with write_transaction(db):
+        AuditLog(db).append(actor=actor(), action="denial.export", detail={"count": count})
+
+
+@denials.command("expire")
+@DATA_DIR
+@click.option("--now", default=None, help="Pretend it is this time (ISO-8601).")
+def denials_expire(data_dir, now):
+    """Mark denials past their review date as expired (the daily job, run now)."""
+    from .jobs import expire_denials
+
+    result = expire_denials(runtime_for(data_dir), parse_now(now))
+    click.echo(f"expired {result['expired']} denial(s)")
+
+
+@main.group()
+def licences():
+    """Export licences: import."""
+
+
+@licences.command("import")
+@DATA_DIR
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def licences_import(data_dir, file):
+    """Import licences from CSV (one row per line) or JSON Lines; the licence number is the key."""
+    report = import_file(data_dir, file, "licence")
+    sys.exit(2 if report.rejected else 0)
+
+
+# -- audit, backup, jobs ---------------------------------------------------------
+@main.group()
+def audit():
+    """The hash-chained audit trail."""
+
+
+@audit.command("verify")
+@DATA_DIR
+def audit_verify(data_dir):
+    """Check the hash chain; name any edited, deleted or reordered entry."""
+    from .audit import AuditLog
+
+    report = AuditLog(runtime_for(data_dir).db()).verify()
+    if report.ok:
+        click.echo(f"audit log intact: {report.entries} entries")
+        return
+    for problem in report.problems:
+        click.secho(problem, fg="red", err=True)
+    fail(f"audit log broken: {len(report.problems)} problem(s) in {report.entries} entries")
+
+
+@audit.command("list")
+@DATA_DIR
+@click.option("--after", type=int, default=0)
+@click.option("--limit", type=int, default=50)
+@click.option("--action", default=None)
+def audit_list(data_dir, after, limit, action):
+    """Print audit entries."""
+    from .audit import AuditLog
+
+    for entry in AuditLog(runtime_for(data_dir).db()).entries(after=after, limit=limit, action=action):
+        click.echo(f"{entry['seq']:>7}  {entry['at']}  {entry['actor']:24}  {entry['action']:22}  {entry['target']}  "
+                   f"{json.dumps(entry['detail'], ensure_ascii=False)}")
+
+
+@main.command()
+@DATA_DIR
+@click.argument("path", type=click.Path(path_type=Path))
+def backup(data_dir, path):
+    """Copy the live node (database, settings, keys, identity) to a new directory PATH."""
+    from .backup import make_backup
+
+    summary = make_backup(runtime_for(data_dir), path, actor=actor())
+    click.echo(f"backup written to {path}: {summary}")
+
+
+@main.group()
+def jobs():
+    """Scheduled jobs, run on demand."""
+
+
+@jobs.command("run")
+@DATA_DIR
+@click.argument("name")
+@click.option("--now", default=None, help="Pretend it is this time (ISO-8601).")
+def jobs_run(data_dir, name, now):
+    """Run one scheduled job now."""
+    from .jobs import JOBS
+
+    if name not in JOBS:
+        fail(f"no job {name!r}; jobs: {', '.join(sorted(JOBS))}")
+    result = JOBS[name][0](runtime_for(data_dir), parse_now(now))
+    click.echo(json.dumps(result, ensure_ascii=False))
+
+
+@jobs.command("list")
+def jobs_list():
+    """List scheduled jobs and when they run."""
+    from .jobs import JOBS
+
+    for name, (_, trigger) in sorted(JOBS.items()):
+        click.echo(f"{name:24} {trigger}")
+
+
+if __name__ == "__main__":
+    main()

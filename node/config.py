@@ -1,0 +1,117 @@
+"""Node settings: the ``cordon.toml`` file in the data directory.
+
+Settings are read when a command or the app factory asks for them, never on
+import. Every setting is documented in ``docs/configuration.md``; a test keeps
+the two in step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from pathlib import Path
+from urllib.parse import urlparse
+
+from .errors import DataDirError, ValidationFailed
+
+CONFIG_NAME = "cordon.toml"
+NODE_ID_RE = re.compile(r"^[A-Z]{2}$|^[A-Z][A-Z0-9-]{1,15}$")
+MAX_TOKEN_TTL = 3600
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    node_id: str
+    name: str
+    base_url: str
+    role: str = "member"
+    listen: str = ""
+    max_body_bytes: int = 1_048_576
+    token_ttl_seconds: int = 900
+    server_threads: int = 8
+    review_years: int = 3
+    consultation_days: int = 30
+    sync_interval_seconds: int = 60
+    push_interval_seconds: int = 2
+    request_window_seconds: int = 300
+    peer_timeout_seconds: float = 5.0
+    sync_batch_size: int = 500
+    log_level: str = "INFO"
+
+    def __post_init__(self):
+        problems = {}
+        if not NODE_ID_RE.match(self.node_id or ""):
+            problems["node_id"] = (
+                "must be an ISO 3166-1 alpha-2 code (MT) or an upper-case name "
+                "of 2-16 letters, digits and '-' (OSCE-CPC)"
+            )
+        if not (self.name or "").strip():
+            problems["name"] = "must not be empty"
+        url = urlparse(self.base_url or "")
+        if url.scheme not in ("http", "https") or not url.hostname:
+            problems["base_url"] = "must be an http(s) URL such as http://127.0.0.1:8701"
+        if self.role not in ("member", "coordinator"):
+            problems["role"] = "must be 'member' or 'coordinator'"
+        if not 60 <= self.token_ttl_seconds <= MAX_TOKEN_TTL:
+            problems["token_ttl_seconds"] = f"must be between 60 and {MAX_TOKEN_TTL}"
+        if self.max_body_bytes < 1024:
+            problems["max_body_bytes"] = "must be at least 1024"
+        if self.server_threads < 1:
+            problems["server_threads"] = "must be at least 1"
+        if problems:
+            raise ValidationFailed("invalid settings", fields=problems)
+
+    @property
+    def listen_host(self) -> str:
+        if self.listen:
+            return self.listen.rsplit(":", 1)[0]
+        return urlparse(self.base_url).hostname or "127.0.0.1"
+
+    @property
+    def listen_port(self) -> int:
+        if self.listen:
+            return int(self.listen.rsplit(":", 1)[1])
+        url = urlparse(self.base_url)
+        return url.port or (443 if url.scheme == "https" else 80)
+
+    def to_toml(self) -> str:
+        lines = ["# Cordon node settings; see docs/configuration.md for every key."]
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, bool):
+                rendered = "true" if value else "false"
+            elif isinstance(value, (int, float)):
+                rendered = repr(value)
+            else:
+                rendered = '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+            lines.append(f"{field.name} = {rendered}")
+        return "\n".join(lines) + "\n"
+
+
+def read_settings(data_dir: Path) -> Settings:
+    path = Path(data_dir) / CONFIG_NAME
+    if not path.exists():
+        raise DataDirError(
+            f"{data_dir} is not an initialised Cordon data directory "
+            f"(no {CONFIG_NAME}); run 'cordon init' first"
+        )
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise DataDirError(f"{path}: {exc}") from None
+    known = {f.name for f in dataclasses.fields(Settings)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ValidationFailed(
+            f"{path}: unknown setting(s)", fields={k: "unknown setting" for k in unknown}
+        )
+    return Settings(**raw)
+
+
+def write_settings(data_dir: Path, settings: Settings) -> None:
+    path = Path(data_dir) / CONFIG_NAME
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(settings.to_toml())

@@ -1,0 +1,250 @@
+"""Denial notifications: publish, amend, revoke, expire, read, list.
+
+Only the origin changes a record: a denial received from a peer is stored
+read-only and any attempt to change it here is refused. Every change is one
+transaction holding the new current row, the kept version, the change-log
+entry and the audit entry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+
+import sqlite_utils
+from marshmallow import ValidationError
+
+from .audit import AuditLog
+from .database import write_transaction
+from .errors import Conflict, ReadOnlyRecord, ValidationFailed
+from .record_table import RecordTable, content_hash, dumps
+from .schemas import DENIAL_STATUSES, REGIMES, DenialInput, flatten_errors, to_json_doc
+from .timestamps import add_years, parse_iso, to_iso, utc_now
+
+INPUT = DenialInput()
+INPUT_FIELDS = tuple(INPUT.fields)
+
+
+def party_text(doc: dict) -> str:
+    """Folded party names, for the list filter ``party=``."""
+    names = [n["text"] for p in doc.get("parties", []) for n in p.get("names", [])]
+    return " | ".join(names).casefold()
+
+
+class DenialRegistry:
+    def __init__(self, db: sqlite_utils.Database, node_id: str, *, review_years: int = 3):
+        self.db = db
+        self.node_id = node_id
+        self.review_years = review_years
+        self.table = RecordTable(db, "denials", "denial", "ref")
+        self.audit = AuditLog(db)
+
+    # -- validation -------------------------------------------------------
+    def validate(self, data) -> dict:
+        if not isinstance(data, dict):
+            raise ValidationFailed("the body must be a JSON object", fields={"body": "expected an object"})
+        try:
+            loaded = INPUT.load(data)
+        except ValidationError as exc:
+            raise ValidationFailed("the denial is not valid", fields=flatten_errors(exc.messages)) from None
+        doc = to_json_doc(INPUT, loaded)
+        if "review_due" not in doc:
+            doc["review_due"] = add_years(loaded["denied_on"], self.review_years).isoformat()
+        return doc
+
+    # -- writes -----------------------------------------------------------
+    def create(self, data: dict, *, actor: str, now: dt.datetime | None = None) -> dict:
+        now = now or utc_now()
+        content = self.validate(data)
+        with write_transaction(self.db):
+            if self.table.find_by_key(self.node_id, content["ref"]):
+                raise Conflict(
+                    f"a denial with reference {content['ref']} already exists",
+                    fields={"ref": "already used by another denial of this node"},
+                )
+            doc = self._new_doc(content, now)
+            self._store(doc, now, created=True)
+            self.audit.append(actor=actor, action="denial.create", target=doc["uid"],
+                              detail={"ref": doc["ref"], "version": 1}, at=now)
+        return doc
+
+    def amend(self, uid: str, changes: dict, *, actor: str, expected_version: int | None = None,
+              now: dt.datetime | None = None) -> dict:
+        if not isinstance(changes, dict) or not changes:
+            raise ValidationFailed("give the fields to change as a JSON object", fields={"body": "expected a non-empty object"})
+        now = now or utc_now()
+        with write_transaction(self.db):
+            current = self._own(uid, "amend")
+            if current["status"] != "active":
+                raise Conflict(f"denial {uid} is {current['status']} and can no longer be amended",
+                               fields={"status": current["status"]})
+            if expected_version is not None and expected_version != current["version"]:
+                raise Conflict(f"denial {uid} is at version {current['version']}, not {expected_version}",
+                               fields={"version": "stale; read the record again"})
+            merged = {k: v for k, v in current.items() if k in INPUT_FIELDS}
+            if "denied_on" in changes and "review_due" not in changes:
+                merged.pop("review_due", None)
+            merged.update(changes)
+            content = self.validate(merged)
+            if content.get("ref") != current["ref"]:
+                raise ValidationFailed("the national reference cannot change", fields={"ref": "cannot change"})
+            doc = {**content, **{k: current[k] for k in ("uid", "origin", "created_at")},
+                   "version": current["version"] + 1, "status": "active", "updated_at": to_iso(now)}
+            self._store(doc, now)
+            self.audit.append(actor=actor, action="denial.amend", target=uid,
+                              detail={"ref": doc["ref"], "version": doc["version"],
+                                      "fields": sorted(changes)}, at=now)
+        return doc
+
+    def revoke(self, uid: str, reason: str, *, actor: str, now: dt.datetime | None = None) -> dict:
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValidationFailed("give a reason for the revocation", fields={"reason": "required"})
+        now = now or utc_now()
+        with write_transaction(self.db):
+            current = self._own(uid, "revoke")
+            if current["status"] == "revoked":
+                raise Conflict(f"denial {uid} is already revoked", fields={"status": "revoked"})
+            doc = {**current, "version": current["version"] + 1, "status": "revoked",
+                   "revoked_reason": reason.strip(), "updated_at": to_iso(now)}
+            self._store(doc, now)
+            self.audit.append(actor=actor, action="denial.revoke", target=uid,
+                              detail={"ref": doc["ref"], "version": doc["version"]}, at=now)
+        return doc
+
+    def expire_due(self, *, now: dt.datetime | None = None, actor: str = "scheduler") -> list[str]:
+        """Mark this node's active denials whose review date has passed as expired."""
+        now = now or utc_now()
+        today = now.date().isoformat()
+        expired = []
+        with write_transaction(self.db):
+            rows = self.db.execute(
+                "SELECT doc FROM denials WHERE status = 'active' AND origin = ? AND review_due < ?",
+                [self.node_id, today],
+            ).fetchall()
+            for (text,) in rows:
+                current = json.loads(text)
+                doc = {**current, "version": current["version"] + 1, "status": "expired", "updated_at": to_iso(now)}
+                self._store(doc, now)
+                expired.append(doc["uid"])
+            if expired:
+                self.audit.append(actor=actor, action="denial.expire", target="",
+                                  detail={"count": len(expired), "uids": expired[:100]}, at=now)
+        return expired
+
+    def import_one(self, data: dict, *, actor: str, now: dt.datetime | None = None) -> tuple[str, dict]:
+        """Create or update by national reference. Returns ("created" | "amended" | "unchanged", doc).
+
+        Call inside a write transaction (the importer batches rows)."""
+        now = now or utc_now()
+        content = self.validate(data)
+        current = self.table.find_by_key(self.node_id, content["ref"])
+        if current is None:
+            doc = self._new_doc(content, now)
+            self._store(doc, now, created=True)
+            self.audit.append(actor=actor, action="denial.create", target=doc["uid"],
+                              detail={"ref": doc["ref"], "version": 1, "via": "import"}, at=now)
+            return "created", doc
+        if content_hash(content) == content_hash({k: v for k, v in current.items() if k in INPUT_FIELDS}):
+            return "unchanged", current
+        if current["status"] != "active":
+            raise Conflict(f"denial {content['ref']} is {current['status']}; it cannot be changed by import",
+                           fields={"ref": f"record is {current['status']}"})
+        doc = {**content, **{k: current[k] for k in ("uid", "origin", "created_at")},
+               "version": current["version"] + 1, "status": "active", "updated_at": to_iso(now)}
+        self._store(doc, now)
+        self.audit.append(actor=actor, action="denial.amend", target=doc["uid"],
+                          detail={"ref": doc["ref"], "version": doc["version"], "via": "import"}, at=now)
+        return "amended", doc
+
+    # -- reads ------------------------------------------------------------
+    def get(self, uid: str, *, actor: str) -> dict:
+        doc = self.table.require(uid)
+        with write_transaction(self.db):
+            self.audit.append(actor=actor, action="denial.read", target=uid, detail={"version": doc["version"]})
+        return doc
+
+    def history(self, uid: str, *, actor: str) -> list[dict]:
+        versions = self.table.history(uid)
+        with write_transaction(self.db):
+            self.audit.append(actor=actor, action="denial.history", target=uid, detail={"versions": len(versions)})
+        return versions
+
+    def list(self, *, actor: str, status=None, regime=None, country=None, party=None, origin=None,
+             updated_since=None, cursor=None, limit=50) -> tuple[list[dict], str | None]:
+        where, params, problems = [], [], {}
+        if status:
+            if status not in DENIAL_STATUSES:
+                problems["status"] = f"must be one of {', '.join(DENIAL_STATUSES)}"
+            where.append("status = ?")
+            params.append(status)
+        if regime:
+            if regime not in REGIMES:
+                problems["regime"] = f"must be one of {', '.join(REGIMES)}"
+            where.append("EXISTS (SELECT 1 FROM json_each(denials.regimes) WHERE value = ?)")
+            params.append(regime)
+        if country:
+            where.append("destination_country = ?")
+            params.append(country.upper())
+        if origin:
+            where.append("origin = ?")
+            params.append(origin.upper())
+        if party:
+            where.append("party_text LIKE ? ESCAPE '\\'")
+            folded = party.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params.append(f"%{folded}%")
+        if updated_since:
+            try:
+                where.append("updated_at >= ?")
+                params.append(to_iso(parse_iso(updated_since)))
+            except ValueError:
+                problems["updated_since"] = "must be an ISO-8601 date or timestamp"
+        if not isinstance(limit, int) or not 1 <= limit <= 500:
+            problems["limit"] = "must be between 1 and 500"
+        if problems:
+            raise ValidationFailed("invalid list filter", fields=problems)
+        items, next_cursor = self.table.page(where, params, cursor, limit)
+        detail = {"count": len(items)}
+        if party:
+            detail["party_query_sha256"] = hashlib.sha256(party.encode()).hexdigest()[:16]
+        with write_transaction(self.db):
+            self.audit.append(actor=actor, action="denial.list", target="", detail=detail)
+        return items, next_cursor
+
+    # -- internals --------------------------------------------------------
+    def _new_doc(self, content: dict, now: dt.datetime) -> dict:
+        stamp = to_iso(now)
+        doc = {"uid": str(uuid.uuid4()), "origin": self.node_id, "version": 1, "status": "active",
+               **content, "created_at": stamp, "updated_at": stamp}
+        doc.setdefault("notified_at", stamp)
+        return doc
+
+    def _own(self, uid: str, verb: str) -> dict:
+        current = self.table.require(uid)
+        if current["origin"] != self.node_id:
+            raise ReadOnlyRecord(
+                f"denial {uid} belongs to {current['origin']}; only its origin can {verb} it",
+                fields={"origin": current["origin"]},
+            )
+        return current
+
+    def _store(self, doc: dict, now: dt.datetime, created: bool = False) -> None:
+        values = [doc["origin"], doc["ref"], doc["version"], doc["status"], doc.get("sensitivity", "restricted"),
+                  doc.get("destination_country"), json.dumps(doc.get("regimes", [])), doc.get("denied_on"),
+                  doc.get("review_due"), doc["created_at"], doc["updated_at"], party_text(doc),
+                  content_hash(doc), dumps(doc)]
+        self.db.execute(
+            "INSERT INTO denials (uid, origin, ref, version, status, sensitivity, destination_country, regimes, "
+            "denied_on, review_due, created_at, updated_at, party_text, content_hash, doc) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (uid) DO UPDATE SET origin = excluded.origin, ref = excluded.ref, "
+            "version = excluded.version, status = excluded.status, sensitivity = excluded.sensitivity, "
+            "destination_country = excluded.destination_country, regimes = excluded.regimes, "
+            "denied_on = excluded.denied_on, review_due = excluded.review_due, updated_at = excluded.updated_at, "
+            "party_text = excluded.party_text, content_hash = excluded.content_hash, doc = excluded.doc",
+            [doc["uid"], *values],
+        )
+        self.table.keep_version(doc, now)
+        if doc["origin"] == self.node_id:
+            self.table.log_change(doc, now)

@@ -1,0 +1,261 @@
+"""Bulk import of denials and licences from CSV or JSON Lines.
+
+Every valid row is stored; every rejected row is reported with its line
+number and the reason, and nothing of it is written. Rows are committed in
+batches; each row runs in its own savepoint so one bad row never undoes its
+neighbours. The national reference (or licence number) is the key: importing
+the same file again changes nothing.
+
+CSV columns are documented in ``docs/import.md``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .database import write_transaction
+from .errors import NodeError
+from .schemas import ROLES
+
+BATCH = 500
+LIST_SEP = ";"
+
+
+@dataclasses.dataclass
+class Rejection:
+    line: int
+    reason: str
+
+
+@dataclasses.dataclass
+class ImportReport:
+    created: int = 0
+    amended: int = 0
+    unchanged: int = 0
+    rejected: list[Rejection] = dataclasses.field(default_factory=list)
+    changed: list[dict] = dataclasses.field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.created + self.amended + self.unchanged + len(self.rejected)
+
+
+class RowError(ValueError):
+    pass
+
+
+def detect_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    if suffix in (".csv", ".tsv"):
+        return "csv"
+    raise RowError(f"{path.name}: unknown format; use a .csv or .jsonl file")
+
+
+def read_rows(path: Path, kind: str) -> Iterator[tuple[int, dict | RowError]]:
+    """Yield (line number, row dict or the error that makes the row unreadable)."""
+    fmt = detect_format(path)
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        if fmt == "jsonl":
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                    if not isinstance(row, dict):
+                        raise RowError("each line must be a JSON object")
+                    yield number, row
+                except json.JSONDecodeError as exc:
+                    yield number, RowError(f"not valid JSON: {exc.msg} at column {exc.colno}")
+                except RowError as exc:
+                    yield number, exc
+        else:
+            reader = csv.DictReader(handle, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+            parse = denial_from_csv if kind == "denial" else licence_line_from_csv
+            for row in reader:
+                number = reader.line_num
+                if None in row:
+                    yield number, RowError("more cells than header columns")
+                    continue
+                try:
+                    yield number, parse({k.strip(): (v or "").strip() for k, v in row.items() if k})
+                except RowError as exc:
+                    yield number, exc
+
+
+def split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(LIST_SEP) if part.strip()]
+
+
+def pairs(value: str, sep: str, first: str, second: str) -> list[dict]:
+    out = []
+    for part in split(value):
+        if sep not in part:
+            raise RowError(f"{part!r} must look like {first}{sep}{second}")
+        a, b = part.split(sep, 1)
+        out.append({first: a.strip(), second: b.strip()})
+    return out
+
+
+def boolean(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("true", "yes", "1", "y"):
+        return True
+    if lowered in ("false", "no", "0", "n", ""):
+        return False
+    raise RowError(f"{value!r} is not yes/no")
+
+
+def party_from_columns(row: dict, role: str) -> dict | None:
+    name = row.pop(f"{role}_name", "")
+    aliases = split(row.pop(f"{role}_aliases", ""))
+    country = row.pop(f"{role}_country", "")
+    address = row.pop(f"{role}_address", "")
+    identifiers = row.pop(f"{role}_identifiers", "")
+    if not name:
+        if aliases or country or address or identifiers:
+            raise RowError(f"{role}_name is required when other {role}_ columns are filled")
+        return None
+    party = {"role": role, "names": [{"text": name, "original": True}] + [{"text": a} for a in aliases]}
+    if country:
+        party["country"] = country
+    if address:
+        party["address"] = address
+    if identifiers:
+        party["identifiers"] = pairs(identifiers, ":", "scheme", "value")
+    return party
+
+
+def denial_from_csv(row: dict) -> dict:
+    row = dict(row)
+    parties = []
+    if row.get("parties"):
+        try:
+            parties = json.loads(row.pop("parties"))
+        except json.JSONDecodeError as exc:
+            raise RowError(f"parties: not valid JSON ({exc.msg})") from None
+    for role in ROLES:
+        party = party_from_columns(row, role)
+        if party:
+            parties.append(party)
+    out: dict = {"parties": parties}
+    for key, value in row.items():
+        if value == "":
+            continue
+        if key in ("regimes", "transit_countries", "reason_codes"):
+            out[key] = split(value)
+        elif key == "control_entries":
+            out[key] = pairs(value, ":", "list", "entry")
+        elif key == "key_parameters":
+            out[key] = {p["name"]: p["value"] for p in pairs(value, "=", "name", "value")}
+        elif key == "catch_all":
+            out[key] = boolean(value)
+        else:
+            out[key] = value
+    return out
+
+
+LICENCE_LINE_COLUMNS = ("line_no", "control_entry", "cn_code", "description", "quantity", "unit", "value", "currency")
+
+
+def licence_line_from_csv(row: dict) -> dict:
+    """One CSV row is one licence line; rows with the same number form one licence."""
+    row = dict(row)
+    line = {}
+    for key in LICENCE_LINE_COLUMNS:
+        value = row.pop(key, "")
+        if value:
+            line[key] = value
+    if "line_no" in line:
+        try:
+            line["line_no"] = int(line["line_no"])
+        except ValueError:
+            raise RowError("line_no must be a whole number") from None
+    parties = []
+    for role in ROLES:
+        party = party_from_columns(row, role)
+        if party:
+            parties.append(party)
+    out: dict = {"lines": [line]}
+    exporter = [p for p in parties if p["role"] == "exporter"]
+    if exporter:
+        out["exporter"] = exporter[0]
+    out["parties"] = [p for p in parties if p["role"] != "exporter"]
+    for key, value in row.items():
+        if value == "":
+            continue
+        out[key] = split(value) if key in ("destinations", "conditions") else value
+    return out
+
+
+def group_licence_rows(rows: Iterator[tuple[int, dict | RowError]]) -> Iterator[tuple[int, dict | RowError]]:
+    """Merge consecutive CSV rows of the same licence number into one licence with several lines."""
+    pending: tuple[int, dict] | None = None
+    for number, row in rows:
+        if isinstance(row, RowError):
+            yield number, row
+            continue
+        if pending and row.get("number") and row.get("number") == pending[1].get("number") and "lines" in row:
+            pending[1]["lines"].extend(row["lines"])
+            continue
+        if pending:
+            yield pending
+        pending = (number, row)
+    if pending:
+        yield pending
+
+
+def run_import(db, rows: Iterator[tuple[int, dict | RowError]], store_one: Callable[[dict], tuple[str, dict]],
+               progress: Callable[[int], None] | None = None) -> ImportReport:
+    report = ImportReport()
+    batch: list[tuple[int, dict | RowError]] = []
+
+    def flush():
+        with write_transaction(db):
+            for number, row in batch:
+                if isinstance(row, RowError):
+                    report.rejected.append(Rejection(number, str(row)))
+                    continue
+                try:
+                    with write_transaction(db):
+                        outcome, doc = store_one(row)
+                except NodeError as exc:
+                    reason = exc.message
+                    if exc.fields:
+                        reason += ": " + "; ".join(f"{k}: {v}" for k, v in exc.fields.items())
+                    report.rejected.append(Rejection(number, reason))
+                    continue
+                setattr(report, outcome, getattr(report, outcome) + 1)
+                if outcome != "unchanged":
+                    report.changed.append({"uid": doc["uid"], "version": doc["version"]})
+        if progress:
+            progress(len(batch))
+        batch.clear()
+
+    for item in rows:
+        batch.append(item)
+        if len(batch) >= BATCH:
+            flush()
+    if batch:
+        flush()
+    report.rejected.sort(key=lambda r: r.line)
+    return report
+
+
+def count_lines(path: Path) -> int:
+    with open(path, "rb") as handle:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+
+
+def export_jsonl(docs: Iterator[dict], out: io.TextIOBase) -> int:
+    count = 0
+    for doc in docs:
+        out.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n")
+        count += 1
+    return count

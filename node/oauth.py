@@ -1,0 +1,142 @@
+"""OAuth 2.0 for local users and systems: client-credentials tokens and scope checks (authlib).
+
+``POST /oauth/token`` issues short-lived bearer tokens; :func:`require_scope`
+guards every ``/api/v1`` route. Failures raise :class:`~node.errors.Unauthenticated`
+or :class:`~node.errors.Forbidden` so they leave in the one JSON error shape.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin, grants
+from authlib.oauth2.rfc6750 import BearerTokenValidator, InsufficientScopeError
+from flask import current_app, g
+
+from .clients import SCOPES, Client, ClientRegistry, Token
+from .errors import Forbidden, Unauthenticated
+
+# A scope grants its own routes; these also grant read access to records.
+READ_SCOPES = ("read", "publish", "admin")
+
+
+class OAuthClient(ClientMixin):
+    def __init__(self, client: Client):
+        self.client = client
+
+    def get_client_id(self):
+        return self.client.client_id
+
+    def get_default_redirect_uri(self):
+        return None
+
+    def get_allowed_scope(self, scope):
+        allowed = set(self.client.scopes)
+        if not scope:
+            return " ".join(self.client.scopes)
+        return " ".join(s for s in scope.split() if s in allowed)
+
+    def check_redirect_uri(self, redirect_uri):
+        return False
+
+    def check_client_secret(self, client_secret):
+        return ClientRegistry(runtime().db()).authenticate(self.client.client_id, client_secret) is not None
+
+    def check_endpoint_auth_method(self, method, endpoint):
+        return method in ("client_secret_basic", "client_secret_post")
+
+    def check_response_type(self, response_type):
+        return False
+
+    def check_grant_type(self, grant_type):
+        return grant_type == "client_credentials"
+
+
+class BearerToken(TokenMixin):
+    def __init__(self, token: Token):
+        self.token = token
+
+    def check_client(self, client):
+        return client.get_client_id() == self.token.client_id
+
+    def get_scope(self):
+        return self.token.scope
+
+    def get_expires_in(self):
+        return self.token.expires_at - self.token.issued_at
+
+    def is_expired(self):
+        return time.time() >= self.token.expires_at
+
+    def is_revoked(self):
+        return False
+
+
+class TokenValidator(BearerTokenValidator):
+    def authenticate_token(self, token_string):
+        token = ClientRegistry(runtime().db()).find_token(token_string)
+        return BearerToken(token) if token else None
+
+
+def runtime():
+    return current_app.extensions["cordon"]
+
+
+def _query_client(client_id):
+    client = ClientRegistry(runtime().db()).get(client_id)
+    return OAuthClient(client) if client and client.active else None
+
+
+def _save_token(token, request):
+    ClientRegistry(runtime().db()).store_token(
+        request.client.get_client_id(), token["access_token"], token.get("scope", ""), int(token["expires_in"])
+    )
+
+
+def init_oauth(app) -> None:
+    ttl = app.extensions["cordon"].settings.token_ttl_seconds
+    app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {"client_credentials": ttl}
+    app.config["OAUTH2_SCOPES_SUPPORTED"] = list(SCOPES)
+    server = AuthorizationServer(app, query_client=_query_client, save_token=_save_token)
+    server.register_grant(grants.ClientCredentialsGrant)
+    protector = ResourceProtector()
+    protector.register_token_validator(TokenValidator())
+    app.extensions["cordon_oauth"] = (server, protector)
+
+
+def token_response():
+    server, _ = current_app.extensions["cordon_oauth"]
+    return server.create_token_response()
+
+
+def require_scope(*scopes: str):
+    """Decorator: the request needs a valid bearer token holding any one of ``scopes``."""
+
+    def decorator(view):
+        view.required_scopes = scopes
+
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            _, protector = current_app.extensions["cordon_oauth"]
+            try:
+                token = protector.acquire_token(list(scopes))
+            except InsufficientScopeError:
+                raise Forbidden(
+                    f"this token lacks the scope for this route; needs one of: {', '.join(scopes)}"
+                ) from None
+            except OAuth2Error as exc:
+                raise Unauthenticated(
+                    "a valid bearer token is required (POST /oauth/token)"
+                    if exc.error == "missing_authorization"
+                    else "the bearer token is invalid or expired"
+                ) from None
+            g.actor = token.token.client_id
+            g.scopes = set(token.get_scope().split())
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator

@@ -1,0 +1,114 @@
+"""What denials and licences have in common in storage: current row, version history,
+change log, content hashes and keyset pagination.
+
+A record's current state lives in its table (``doc`` holds the JSON); every
+version ever stored is kept in ``<type>_versions``; every change to one of
+this node's own records is appended to ``changes``, whose sequence number is
+commit order (SQLite serialises writers).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import sqlite_utils
+
+from .errors import NotFound, ValidationFailed
+from .timestamps import to_iso
+
+SERVER_FIELDS = ("uid", "origin", "version", "status", "created_at", "updated_at")
+
+
+def content_hash(doc: dict, skip=SERVER_FIELDS) -> str:
+    body = {k: v for k, v in doc.items() if k not in skip}
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    ).hexdigest()
+
+
+def dumps(doc: dict) -> str:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def encode_cursor(rowid: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"r": rowid}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    if not cursor:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))["r"]
+        if not isinstance(value, int):
+            raise ValueError
+        return value
+    except Exception:  # noqa: BLE001 - any malformed cursor is the same user error
+        raise ValidationFailed("invalid cursor", fields={"cursor": "not a cursor this node issued"}) from None
+
+
+class RecordTable:
+    """Storage operations shared by every record type."""
+
+    def __init__(self, db: sqlite_utils.Database, table: str, record_type: str, key_column: str):
+        self.db = db
+        self.table = table
+        self.versions = f"{record_type}_versions"
+        self.record_type = record_type
+        self.key_column = key_column
+
+    def find(self, uid: str) -> dict | None:
+        row = self.db.execute(f"SELECT doc FROM {self.table} WHERE uid = ?", [uid]).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def find_by_key(self, origin: str, key: str) -> dict | None:
+        row = self.db.execute(
+            f"SELECT doc FROM {self.table} WHERE origin = ? AND {self.key_column} = ?", [origin, key]
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def require(self, uid: str) -> dict:
+        doc = self.find(uid)
+        if doc is None:
+            raise NotFound(f"no {self.record_type} with uid {uid}", fields={"uid": "not found"})
+        return doc
+
+    def keep_version(self, doc: dict, at) -> None:
+        self.db.execute(
+            f"INSERT OR IGNORE INTO {self.versions} (uid, version, recorded_at, doc) VALUES (?, ?, ?, ?)",
+            [doc["uid"], doc["version"], to_iso(at), dumps(doc)],
+        )
+
+    def log_change(self, doc: dict, at) -> int:
+        cursor = self.db.execute(
+            "INSERT INTO changes (record_type, uid, version, at) VALUES (?, ?, ?, ?)",
+            [self.record_type, doc["uid"], doc["version"], to_iso(at)],
+        )
+        return cursor.lastrowid
+
+    def history(self, uid: str) -> list[dict]:
+        self.require(uid)
+        rows = self.db.execute(
+            f"SELECT doc FROM {self.versions} WHERE uid = ? ORDER BY version", [uid]
+        ).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def page(self, where: list[str], params: list, cursor: str | None, limit: int) -> tuple[list[dict], str | None]:
+        after = decode_cursor(cursor)
+        clauses = list(where)
+        args = list(params)
+        if after is not None:
+            clauses.append("rowid < ?")
+            args.append(after)
+        sql = f"SELECT rowid, doc FROM {self.table}"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY rowid DESC LIMIT ?"
+        args.append(limit + 1)
+        rows = self.db.execute(sql, args).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = [json.loads(r[1]) for r in rows]
+        return items, (encode_cursor(rows[-1][0]) if more and rows else None)

@@ -1,0 +1,151 @@
+"""Database schema as an ordered list of migrations.
+
+Each migration runs once, inside one transaction, and is recorded in
+``schema_migrations``. New tables and columns are added as new migrations at
+the end of the list; existing ones are never edited once released.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlite_utils
+
+from .database import write_transaction
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_records",
+        """
+        CREATE TABLE denials (
+            uid TEXT PRIMARY KEY,
+            origin TEXT NOT NULL,
+            ref TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            sensitivity TEXT NOT NULL,
+            destination_country TEXT,
+            regimes TEXT NOT NULL,
+            denied_on TEXT,
+            review_due TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            party_text TEXT NOT NULL DEFAULT '',
+            content_hash TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            UNIQUE (origin, ref)
+        );
+        CREATE INDEX denials_status ON denials (status, origin);
+        CREATE INDEX denials_country ON denials (destination_country);
+        CREATE INDEX denials_updated ON denials (updated_at);
+        CREATE INDEX denials_review ON denials (review_due) WHERE status = 'active';
+        CREATE TABLE denial_versions (
+            uid TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            recorded_at TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            PRIMARY KEY (uid, version)
+        ) WITHOUT ROWID;
+        CREATE TABLE licences (
+            uid TEXT PRIMARY KEY,
+            origin TEXT NOT NULL,
+            number TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            type TEXT NOT NULL,
+            valid_from TEXT NOT NULL,
+            valid_to TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            UNIQUE (origin, number)
+        );
+        CREATE INDEX licences_status ON licences (status);
+        CREATE TABLE licence_versions (
+            uid TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            recorded_at TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            PRIMARY KEY (uid, version)
+        ) WITHOUT ROWID;
+        CREATE TABLE licence_lines (
+            licence_uid TEXT NOT NULL REFERENCES licences (uid),
+            line_no INTEGER NOT NULL,
+            control_entry TEXT,
+            cn_code TEXT NOT NULL,
+            unit TEXT NOT NULL,
+            currency TEXT,
+            quantity TEXT NOT NULL,
+            value TEXT,
+            balance_quantity TEXT NOT NULL,
+            balance_value TEXT,
+            PRIMARY KEY (licence_uid, line_no)
+        ) WITHOUT ROWID;
+        CREATE TABLE changes (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            record_type TEXT NOT NULL,
+            uid TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX changes_uid ON changes (uid);
+        """,
+    ),
+    (
+        "0002_access",
+        """
+        CREATE TABLE audit_log (
+            seq INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL DEFAULT '',
+            detail TEXT NOT NULL DEFAULT '{}',
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );
+        CREATE TABLE api_clients (
+            client_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            secret_hash TEXT NOT NULL,
+            scopes TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        );
+        CREATE TABLE tokens (
+            token_hash TEXT PRIMARY KEY,
+            client_id TEXT NOT NULL REFERENCES api_clients (client_id),
+            scope TEXT NOT NULL,
+            issued_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX tokens_expiry ON tokens (expires_at);
+        """,
+    ),
+]
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Apply pending migrations; returns the names applied."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    done = {row[0] for row in db.execute("SELECT name FROM schema_migrations").fetchall()}
+    applied = []
+    for name, sql in MIGRATIONS:
+        if name in done:
+            continue
+        with write_transaction(db):
+            for statement in _statements(sql):
+                db.execute(statement)
+            db.execute(
+                "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
+                [name, dt.datetime.now(dt.timezone.utc).isoformat()],
+            )
+        applied.append(name)
+    return applied
+
+
+def _statements(sql: str) -> list[str]:
+    return [part.strip() for part in sql.split(";") if part.strip()]

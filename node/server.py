@@ -1,0 +1,80 @@
+"""``cordon serve``: the node on waitress (a production WSGI server with HTTP/1.1
+keep-alive) and its scheduler, in one process, stopped cleanly on SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+
+from waitress.server import create_server
+
+from .app import create_app
+from .jobs import JOBS
+from .scheduler import build_scheduler
+
+log = logging.getLogger("cordon.server")
+
+
+class AccessLog:
+    """WSGI middleware logging method, path (never the query string), status and duration."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        started = time.perf_counter()
+        status_holder = {}
+
+        def recording_start(status, headers, exc_info=None):
+            status_holder["status"] = status.split(" ", 1)[0]
+            return start_response(status, headers, exc_info)
+
+        try:
+            return self.app(environ, recording_start)
+        finally:
+            log.info("%s %s %s %.1fms", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"),
+                     status_holder.get("status", "-"), (time.perf_counter() - started) * 1000)
+
+
+def serve(data_dir, *, host: str | None = None, port: int | None = None, ready=None) -> None:
+    app = create_app(data_dir)
+    runtime = app.extensions["cordon"]
+    settings = runtime.settings
+    jobs = dict(JOBS)
+    jobs.update(app.extensions.get("cordon_jobs", {}))
+    scheduler = build_scheduler(runtime, jobs)
+    server = create_server(
+        AccessLog(app), host=host or settings.listen_host, port=port or settings.listen_port,
+        threads=settings.server_threads, channel_timeout=120, connection_limit=1000, ident="cordon",
+        clear_untrusted_proxy_headers=True,
+    )
+    stopping = threading.Event()
+
+    def stop(signum, frame):
+        if not stopping.is_set():
+            stopping.set()
+            log.info("stopping (signal %s)", signum)
+            server.close()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    scheduler.start()
+    for starter in app.extensions.get("cordon_workers", []):
+        starter()
+    log.info("node %s (%s) listening on http://%s:%s", settings.node_id, settings.name,
+             server.effective_host, server.effective_port)
+    if ready:
+        ready(server)
+    try:
+        server.run()
+    except (OSError, ValueError):
+        if not stopping.is_set():
+            raise
+    finally:
+        for stopper in app.extensions.get("cordon_stoppers", []):
+            stopper()
+        scheduler.shutdown(wait=False)
+        runtime.close()
+        log.info("stopped")

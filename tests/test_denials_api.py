@@ -1,0 +1,148 @@
+"""Denials through the local API (Flask test client, real SQLite file, real tokens)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from conftest import sample_denial
+
+from node.audit import AuditLog
+from node.denials import DenialRegistry
+
+
+def test_create_get_amend_revoke_history(client, bearer):
+    pub = bearer("publish")
+    created = client.post("/api/v1/denials", json=sample_denial(), headers=pub)
+    assert created.status_code == 201
+    doc = created.get_json()
+    assert doc["version"] == 1 and doc["origin"] == "MT" and doc["status"] == "active"
+    assert doc["review_due"] == "2029-03-02"
+    assert doc["parties"][0]["names"][0]["script"] == "Cyrl"
+    uid = doc["uid"]
+
+    got = client.get(f"/api/v1/denials/{uid}", headers=pub)
+    assert got.status_code == 200 and got.get_json()["ref"] == "MT/DEN/2026/0001"
+    assert got.headers["ETag"] == '"1"'
+
+    amended = client.patch(f"/api/v1/denials/{uid}", json={"reason_text": "Updated assessment."}, headers=pub)
+    assert amended.status_code == 200
+    assert amended.get_json()["version"] == 2
+    assert amended.get_json()["reason_text"] == "Updated assessment."
+
+    stale = client.patch(f"/api/v1/denials/{uid}", json={"reason_text": "x"}, headers={**pub, "If-Match": '"1"'})
+    assert stale.status_code == 409
+
+    revoked = client.post(f"/api/v1/denials/{uid}/revoke", json={"reason": "Court ruling"}, headers=pub)
+    assert revoked.status_code == 200 and revoked.get_json()["status"] == "revoked"
+    assert revoked.get_json()["version"] == 3
+
+    history = client.get(f"/api/v1/denials/{uid}/history", headers=pub).get_json()["items"]
+    assert [v["version"] for v in history] == [1, 2, 3]
+    assert history[0]["reason_text"].startswith("End user linked")
+
+    again = client.patch(f"/api/v1/denials/{uid}", json={"reason_text": "x"}, headers=pub)
+    assert again.status_code == 409 and again.get_json()["error"] == "conflict"
+
+
+def test_list_filters_and_cursor(client, bearer):
+    pub = bearer("publish")
+    for i in range(7):
+        body = sample_denial(ref=f"MT/DEN/2026/{i:04d}", destination_country="IR" if i % 2 else "RU",
+                             regimes=["WA-ML"] if i < 3 else ["NSG"])
+        assert client.post("/api/v1/denials", json=body, headers=pub).status_code == 201
+    read = bearer("read")
+    seen, cursor = [], None
+    while True:
+        url = "/api/v1/denials?limit=3" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(url, headers=read).get_json()
+        seen += [d["ref"] for d in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert len(seen) == 7 and len(set(seen)) == 7
+    assert seen[0] == "MT/DEN/2026/0006"  # newest first
+    iran = client.get("/api/v1/denials?country=ir", headers=read).get_json()["items"]
+    assert {d["destination_country"] for d in iran} == {"IR"} and len(iran) == 3
+    ml = client.get("/api/v1/denials?regime=WA-ML", headers=read).get_json()["items"]
+    assert len(ml) == 3
+    by_name = client.get("/api/v1/denials?party=технопром", headers=read).get_json()["items"]
+    assert len(by_name) == 7
+    none = client.get("/api/v1/denials?party=nobody", headers=read).get_json()["items"]
+    assert none == []
+    future = client.get("/api/v1/denials?updated_since=2999-01-01", headers=read).get_json()["items"]
+    assert future == []
+    bad = client.get("/api/v1/denials?status=sleeping", headers=read)
+    assert bad.status_code == 400 and "status" in bad.get_json()["fields"]
+    bad_cursor = client.get("/api/v1/denials?cursor=zzz", headers=read)
+    assert bad_cursor.status_code == 400 and "cursor" in bad_cursor.get_json()["fields"]
+
+
+def test_scopes(client, bearer):
+    assert client.get("/api/v1/denials").status_code == 401
+    read = bearer("read")
+    refused = client.post("/api/v1/denials", json=sample_denial(), headers=read)
+    assert refused.status_code == 403 and refused.get_json()["error"] == "forbidden"
+    assert client.get("/api/v1/audit", headers=read).status_code == 403
+    assert client.get("/api/v1/denials", headers={"Authorization": "Bearer nonsense"}).status_code == 401
+    customs = bearer("customs")
+    assert client.get("/api/v1/denials", headers=customs).status_code == 403
+    assert client.get("/api/v1/licences", headers=customs).status_code == 200
+
+
+def test_bad_input_names_fields_and_writes_nothing(app, client, bearer):
+    pub = bearer("publish")
+    cases = [
+        (b"{not json", "body"),
+        (sample_denial(colour="red"), "colour"),
+        (sample_denial(regimes="NSG"), "regimes"),
+        ({k: v for k, v in sample_denial().items() if k != "item_description"}, "item_description"),
+        (sample_denial(destination_country="XX"), "destination_country"),
+        (sample_denial(review_due="2020-01-01"), "review_due"),
+        (sample_denial(quantity=-3), "quantity"),
+        (sample_denial(parties=[{"role": "end_user", "names": [{"text": "A"}], "country": "Narnia"}]),
+         "parties.0.country"),
+    ]
+    for body, field in cases:
+        if isinstance(body, bytes):
+            response = client.post("/api/v1/denials", data=body, headers={**pub, "Content-Type": "application/json"})
+        else:
+            response = client.post("/api/v1/denials", json=body, headers=pub)
+        assert response.status_code == 400, (field, response.get_json())
+        assert field in response.get_json()["fields"], (field, response.get_json())
+    db = app.extensions["cordon"].db()
+    assert db.execute("SELECT count(*) FROM denials").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM changes").fetchone()[0] == 0
+
+    assert client.post("/api/v1/denials", json=sample_denial(), headers=pub).status_code == 201
+    dup = client.post("/api/v1/denials", json=sample_denial(), headers=pub)
+    assert dup.status_code == 409 and "ref" in dup.get_json()["fields"]
+    missing = client.get("/api/v1/denials/00000000-0000-0000-0000-000000000000", headers=pub)
+    assert missing.status_code == 404
+    huge = client.post("/api/v1/denials", data=b"x" * (app.config["MAX_CONTENT_LENGTH"] + 10),
+                       headers={**pub, "Content-Type": "application/json"})
+    assert huge.status_code == 413 and huge.get_json()["error"] == "payload_too_large"
+    assert db.execute("SELECT count(*) FROM denials").fetchone()[0] == 1
+
+
+def test_expiry_job_with_now(app):
+    runtime = app.extensions["cordon"]
+    registry = DenialRegistry(runtime.db(), "MT")
+    doc = registry.create(sample_denial(), actor="test")
+    before = registry.expire_due(now=dt.datetime(2029, 3, 1, tzinfo=dt.timezone.utc))
+    assert before == []
+    after = registry.expire_due(now=dt.datetime(2029, 3, 3, tzinfo=dt.timezone.utc))
+    assert after == [doc["uid"]]
+    assert registry.table.require(doc["uid"])["status"] == "expired"
+    assert registry.table.require(doc["uid"])["version"] == 2
+
+
+def test_reads_and_writes_are_audited(app, client, bearer):
+    pub = bearer("publish")
+    uid = client.post("/api/v1/denials", json=sample_denial(), headers=pub).get_json()["uid"]
+    client.get(f"/api/v1/denials/{uid}", headers=pub)
+    client.get("/api/v1/denials?party=secret-name", headers=pub)
+    actions = [e["action"] for e in AuditLog(app.extensions["cordon"].db()).entries(limit=100)]
+    assert actions.count("token.issue") == 1
+    assert "denial.create" in actions and "denial.read" in actions and "denial.list" in actions
+    text = str(AuditLog(app.extensions["cordon"].db()).entries(limit=100))
+    assert "secret-name" not in text and "Технопром" not in text
