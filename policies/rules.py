@@ -112,6 +112,8 @@ class Rule:
             if self.peer_groups:
                 wanted.append(f"groups {brief(self.peer_groups)}")
             reasons.append(f"peer {peer} is not in {' or '.join(wanted)}")
+        if record_type not in self.record_types:
+            return reasons  # the record conditions are written for other record types
         if self.sensitivity is not None:
             value = record.get("sensitivity")
             if not _in(value, self.sensitivity):
