@@ -26,6 +26,7 @@ LICENCE_TYPES = ("individual", "global", "general", "large_project")
 LICENCE_STATUSES = ("valid", "suspended", "revoked", "expired", "exhausted")
 REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/._ -]{0,63}$")
 SCRIPT_RE = re.compile(r"^[A-Z][a-z]{3}$")
+LICENCE_SUB_ROUTES = ("history", "suspend", "reinstate", "revoke")
 
 
 def text(required=False, max_len=500, **kw):
@@ -102,6 +103,16 @@ class PartySchema(Schema):
 class ControlEntrySchema(Schema):
     list = fields.String(required=True, validate=validate.OneOf(REGIMES))
     entry = text(required=True, max_len=40)
+
+
+def addressable_number(value: str) -> None:
+    """A licence number is part of its URL (``/api/v1/licences/<number>``), so every part between
+    slashes must be a real path segment and the last must not name one of the licence sub-routes."""
+    parts = value.split("/")
+    if any(part.strip() in ("", ".", "..") for part in parts):
+        raise ValidationError("must not have an empty, '.' or '..' part between slashes")
+    if len(parts) > 1 and parts[-1] in LICENCE_SUB_ROUTES:
+        raise ValidationError(f"must not end in '/{parts[-1]}', which names a licence sub-route")
 
 
 def unique(values):
@@ -184,7 +195,10 @@ class LicenceLineInput(Schema):
 class LicenceInput(Schema):
     """An export licence as the licensing authority records it."""
 
-    number = fields.String(required=True, validate=validate.Regexp(REF_RE, error="must be 1-64 letters, digits and / . _ - (the licence number)"))
+    number = fields.String(required=True, validate=[
+        validate.Regexp(REF_RE, error="must be 1-64 letters, digits and / . _ - (the licence number)"),
+        addressable_number,
+    ])
     type = fields.String(required=True, validate=validate.OneOf(LICENCE_TYPES))
     exporter = fields.Nested(PartySchema, required=True)
     parties = fields.List(fields.Nested(PartySchema), load_default=list, validate=validate.Length(max=30))
