@@ -36,6 +36,7 @@ MAX_SAFE_INTEGER = 2**53 - 1
 MAX_DEPTH = 64
 
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+_ASTRAL_UTF8 = re.compile(b"[\xf0-\xf4]")
 _fast_encode = json.JSONEncoder(
     ensure_ascii=False,
     sort_keys=True,
@@ -66,21 +67,44 @@ def parse_canonical(data: bytes):
     """Parse ``data`` as JSON and insist that it is already canonical.
 
     Raises ``NotCanonical`` for invalid UTF-8, invalid JSON, floats, NaN or
-    Infinity, duplicate or unsorted names, whitespace, non-minimal escapes,
-    and anything else that differs from ``canonical_bytes`` of the result.
+    Infinity, integers beyond +-(2**53 - 1), duplicate or unsorted names,
+    whitespace, non-minimal escapes, and anything else that differs from
+    ``canonical_bytes`` of the result.
     """
     if not isinstance(data, (bytes, bytearray)):
         raise NotCanonical("canonical JSON must be given as bytes")
+    data = bytes(data)
     try:
-        text = bytes(data).decode("utf-8")
-        value = json.loads(text, parse_float=_refuse_number, parse_constant=_refuse_number)
+        value = json.loads(
+            data.decode("utf-8"),
+            parse_float=_refuse_number,
+            parse_constant=_refuse_number,
+            parse_int=_safe_int,
+        )
     except NotCanonical:
         raise
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise NotCanonical("bytes are not valid JSON") from None
-    if canonical_bytes(value) != data:
+    # json.loads yields only str names and JSON types, and _safe_int bounds
+    # integers, so without 4-byte UTF-8 sequences (astral characters) the C
+    # encoder gives the canonical form directly.
+    if _ASTRAL_UTF8.search(data):
+        encoded = canonical_bytes(value)
+    else:
+        try:
+            encoded = _fast_encode(value).encode("utf-8")
+        except UnicodeEncodeError:
+            raise NotCanonical("string holds a lone surrogate") from None
+    if encoded != data:
         raise NotCanonical("bytes are not in canonical form")
     return value
+
+
+def _safe_int(text: str) -> int:
+    value = int(text)
+    if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        return value
+    raise NotCanonical("integer outside +-(2**53-1)")
 
 
 def _refuse_number(_text):

@@ -61,7 +61,8 @@ _CURVES = {SIG: "Ed25519", ENC: "X25519"}
 _PREFIXES = {SIG: "ed25519:", ENC: "x25519:"}
 _STATUSES = (ACTIVE, RETIRED, REVOKED)
 _TIME_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z")
-_B64U_RE = re.compile(r"\A[A-Za-z0-9_-]*\Z")
+_B64U_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_URL_TO_STD = bytes.maketrans(b"-_", b"+/")
 _FIELDS = ("kid", "use", "kty", "crv", "x", "not_before", "not_after", "status", "revoked_at")
 
 
@@ -74,14 +75,22 @@ def b64u_encode(data: bytes) -> str:
 
 
 def b64u_decode(text: str) -> bytes:
-    """Strict inverse of ``b64u_encode``; raises ``MalformedMessage``."""
-    if not isinstance(text, str) or not _B64U_RE.match(text) or len(text) % 4 == 1:
+    """Strict inverse of ``b64u_encode``; raises ``MalformedMessage``.
+
+    Refuses padding, the standard alphabet's ``+`` and ``/``, whitespace and
+    non-zero trailing bits, so every byte string has exactly one text form.
+    """
+    if not isinstance(text, str) or not text.isascii():
+        raise MalformedMessage("not unpadded base64url")
+    raw = text.encode("ascii")
+    remainder = len(raw) % 4
+    if remainder == 1 or b"+" in raw or b"/" in raw or b"=" in raw:
         raise MalformedMessage("not unpadded base64url")
     try:
-        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = binascii.a2b_base64(raw.translate(_URL_TO_STD) + b"=" * (-len(raw) % 4), strict_mode=True)
     except (binascii.Error, ValueError):
         raise MalformedMessage("not unpadded base64url") from None
-    if b64u_encode(data) != text:
+    if remainder and _B64U_ALPHABET.index(text[-1]) & (0x0F if remainder == 2 else 0x03):
         raise MalformedMessage("base64url text is not in canonical form")
     return data
 
