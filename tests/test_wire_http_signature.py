@@ -246,6 +246,13 @@ def test_refuses_signature_not_covering_the_profile(mt_key, mt_kid):
         verify(headers, {mt_kid: mt_key.verify_key})
 
 
+def test_other_signatures_beside_cordon_one_are_ignored(mt_key, mt_kid):
+    headers = signed(mt_key, mt_kid)
+    headers["Signature-Input"] = 'proxy=("@query-param";name="a" "date");created=1;keyid="p", ' + headers["Signature-Input"]
+    headers["Signature"] = "proxy=:" + base64.b64encode(bytes(64)).decode() + ":, " + headers["Signature"]
+    assert verify(headers, {mt_kid: mt_key.verify_key}) == mt_kid
+
+
 @pytest.mark.parametrize("param", ["created", "keyid", "nonce", "alg"])
 def test_refuses_missing_parameter(mt_key, mt_kid, param):
     headers = signed(mt_key, mt_kid)
