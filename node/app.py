@@ -16,11 +16,12 @@ from pathlib import Path
 from flask import Flask, Response, current_app, jsonify
 
 from . import error_responses
-from .api import audit_routes, denial_routes, licence_routes
+from .api import audit_routes, denial_routes, federation_routes, licence_routes
 from .api.catalogue import ApiCatalogue
 from .api.openapi_document import document_view
 from .config import Settings
 from .events import ChangeEvents
+from .exchange import Exchange, PushWorker
 from .oauth import init_oauth, token_response
 from .runtime import NodeRuntime
 
@@ -49,6 +50,15 @@ def create_app(data_dir: str | Path, settings: Settings | None = None) -> Flask:
     app.extensions["cordon_catalogue"] = catalogue
     for module in (denial_routes, licence_routes, audit_routes):
         app.register_blueprint(module.register(catalogue))
+
+    app.register_blueprint(federation_routes.blueprint(catalogue))
+    exchange = Exchange(runtime)
+    app.extensions["cordon_exchange"] = exchange
+    worker = PushWorker(exchange, runtime.settings.push_interval_seconds)
+    app.extensions["cordon_events"].subscribe(worker.wake)
+    app.extensions["cordon_workers"] = [worker.start]
+    app.extensions["cordon_stoppers"] = [worker.stop]
+    runtime.extensions["exchange"] = exchange
 
     app.add_url_rule("/api/v1/openapi.json", "openapi", document_view(catalogue, software_version()))
     app.add_url_rule("/oauth/token", "oauth_token", issue_token, methods=["POST"])

@@ -267,6 +267,160 @@ def licences_import(data_dir, file):
     sys.exit(2 if report.rejected else 0)
 
 
+# -- identity, keys, peers, sync ------------------------------------------------
+@main.command()
+@DATA_DIR
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Also write the document to a file.")
+def identity(data_dir, output):
+    """Print this node's signed identity document and its fingerprint."""
+    rt = runtime_for(data_dir)
+    signed = rt.keyring.signed_identity()
+    text = json.dumps(signed, indent=2, ensure_ascii=False)
+    if output:
+        output.write_text(text + "\n", encoding="utf-8")
+    else:
+        click.echo(text)
+    doc = signed["document"]
+    click.echo(f"node {doc['node_id']} ({doc['name']}) at {doc['base_url']}, serial {doc['serial']}", err=True)
+    click.echo(f"fingerprint: {rt.keyring.fingerprint()}", err=True)
+    click.echo("Read the fingerprint to the peer's administrator by phone; they run "
+               "'cordon peers add FILE --fingerprint ...'.", err=True)
+
+
+@main.group()
+def peers():
+    """Peers: add (after confirming a fingerprint), list, remove."""
+
+
+@peers.command("add")
+@DATA_DIR
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--fingerprint", required=True, help="The fingerprint the peer's administrator read to you.")
+def peers_add(data_dir, file, fingerprint):
+    """Add a peer from its identity document FILE; refuses if the fingerprint differs."""
+    from .peers import PeerRegistry
+
+    try:
+        signed = json.loads(file.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        fail(f"{file}: not a JSON identity document ({exc})")
+    rt = runtime_for(data_dir)
+    peer = PeerRegistry(rt.db(), rt.node_id).add(signed, fingerprint, actor=actor())
+    click.echo(f"added peer {peer.node_id} ({peer.name}) at {peer.base_url}, fingerprint {peer.fingerprint}")
+    click.echo("Nothing is shared until the policy allows it: see 'cordon policy explain'.")
+
+
+@peers.command("list")
+@DATA_DIR
+def peers_list(data_dir):
+    """Peers and their sync state."""
+    from .peers import PeerRegistry
+
+    rt = runtime_for(data_dir)
+    registry = PeerRegistry(rt.db(), rt.node_id)
+    states = registry.states()
+    head = rt.db().execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
+    active = registry.active()
+    if not active:
+        click.echo("no peers; add one with 'cordon peers add FILE --fingerprint FP'")
+    for peer in active:
+        st = states.get(peer.node_id, {})
+        click.echo(f"{peer.node_id:8} {peer.name:20} {peer.base_url}")
+        click.echo(f"    pushed to:     {st.get('last_push_ok') or 'never'}   (outbox: {head - (st.get('push_cursor') or 0)} change(s) after cursor)")
+        click.echo(f"    pulled from:   {st.get('last_pull_ok') or 'never'}")
+        click.echo(f"    received from: {st.get('last_received') or 'never'}")
+        if st.get("failures"):
+            click.echo(f"    failures:      {st['failures']} consecutive; next retry {st.get('next_attempt_at')}")
+            click.echo(f"    last error:    {st.get('last_error')}")
+        if st.get("pull_failures"):
+            click.echo(f"    pull errors:   {st['pull_failures']}; last: {st.get('last_pull_error')}")
+
+
+@peers.command("remove")
+@DATA_DIR
+@click.argument("node_id")
+def peers_remove(data_dir, node_id):
+    """Stop all exchange with a peer."""
+    from .peers import PeerRegistry
+
+    rt = runtime_for(data_dir)
+    peer = PeerRegistry(rt.db(), rt.node_id).remove(node_id, actor=actor())
+    click.echo(f"removed peer {peer.node_id}: nothing is sent to it or accepted from it any more")
+
+
+@main.command()
+@DATA_DIR
+@click.option("--peer", default=None, help="Only this peer.")
+def sync(data_dir, peer):
+    """Exchange with peers now: push our outbox, then pull their changes."""
+    from .exchange import Exchange
+
+    failed = False
+    for result in Exchange(runtime_for(data_dir)).sync(peer.upper() if peer else None):
+        push, pull = result["push"], result["pull"]
+        push_text = f"sent {push.get('sent', 0)}" if push["ok"] else f"FAILED ({push.get('error') or push.get('skipped')})"
+        pull_text = (f"stored {pull['stored']}, dropped {pull['dropped']}, unchanged {pull['unchanged']}, "
+                     f"refused {pull['refused']}") if pull["ok"] else f"FAILED ({pull['error']})"
+        click.echo(f"{result['peer']}: push {push_text}; pull {pull_text}")
+        failed = failed or not (push["ok"] and pull["ok"])
+    sys.exit(1 if failed else 0)
+
+
+@main.group()
+def keys():
+    """The node's keys: rotate, revoke."""
+
+
+@keys.command("rotate")
+@DATA_DIR
+def keys_rotate(data_dir):
+    """Make new keys, sign the new identity with the old key, and tell peers."""
+    from .audit import AuditLog
+    from .database import write_transaction
+    from .exchange import Exchange
+    from .timestamps import utc_now
+
+    rt = runtime_for(data_dir)
+    signed = rt.keyring.rotate(utc_now())
+    with write_transaction(rt.db()):
+        AuditLog(rt.db()).append(actor=actor(), action="keys.rotate", detail={"serial": signed["document"]["serial"]})
+    click.echo(f"rotated keys; identity serial {signed['document']['serial']}, new fingerprint {rt.keyring.fingerprint()}")
+    for peer_id, ok in Exchange(rt).announce().items():
+        click.echo(f"  told {peer_id}: {'ok' if ok else 'unreachable (it will be told on the next push)'}")
+
+
+@keys.command("revoke")
+@DATA_DIR
+@click.argument("kid")
+def keys_revoke(data_dir, kid):
+    """Revoke a key: peers refuse anything it signs after now."""
+    from .audit import AuditLog
+    from .database import write_transaction
+    from .exchange import Exchange
+    from .timestamps import utc_now
+
+    rt = runtime_for(data_dir)
+    signed = rt.keyring.revoke(kid, utc_now())
+    with write_transaction(rt.db()):
+        AuditLog(rt.db()).append(actor=actor(), action="keys.revoke", target=kid,
+                                 detail={"serial": signed["document"]["serial"]})
+    click.echo(f"revoked {kid}; identity serial {signed['document']['serial']}")
+    for peer_id, ok in Exchange(rt).announce().items():
+        click.echo(f"  told {peer_id}: {'ok' if ok else 'unreachable (it will be told on the next push)'}")
+
+
+@keys.command("list")
+@DATA_DIR
+def keys_list(data_dir):
+    """This node's keys and their validity."""
+    from federation.identity import document_keys
+
+    rt = runtime_for(data_dir)
+    for kid, info in document_keys(rt.keyring.document).items():
+        click.echo(f"{kid:32} {info.use:4} {info.status:8} {info.not_before} .. {info.not_after or '-'}"
+                   + (f" revoked {info.revoked_at}" if info.revoked_at else ""))
+
+
 # -- audit, backup, jobs ---------------------------------------------------------
 @main.group()
 def audit():
@@ -328,17 +482,20 @@ def jobs_run(data_dir, name, now):
 
     if name not in JOBS:
         fail(f"no job {name!r}; jobs: {', '.join(sorted(JOBS))}")
-    result = JOBS[name][0](runtime_for(data_dir), parse_now(now))
+    result = JOBS[name](runtime_for(data_dir), parse_now(now))
     click.echo(json.dumps(result, ensure_ascii=False))
 
 
 @jobs.command("list")
-def jobs_list():
+@DATA_DIR
+def jobs_list(data_dir):
     """List scheduled jobs and when they run."""
-    from .jobs import JOBS
+    from .config import read_settings
+    from .jobs import JOBS, triggers
 
-    for name, (_, trigger) in sorted(JOBS.items()):
-        click.echo(f"{name:24} {trigger}")
+    when = triggers(read_settings(data_dir))
+    for name in sorted(JOBS):
+        click.echo(f"{name:16} {when.get(name, 'on demand only')}")
 
 
 if __name__ == "__main__":

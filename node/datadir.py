@@ -16,9 +16,10 @@ from .config import CONFIG_NAME, Settings, write_settings
 from .database import DB_NAME, connect
 from .errors import DataDirError
 from .keyring import IDENTITY_NAME, KEYS_DIR, Keyring
+from .policy_store import POLICY_NAME, install_default
 from .schema import migrate
 
-NODE_FILES = (CONFIG_NAME, DB_NAME, KEYS_DIR, IDENTITY_NAME)
+NODE_FILES = (CONFIG_NAME, DB_NAME, KEYS_DIR, IDENTITY_NAME, POLICY_NAME)
 
 
 def initialise(data_dir: Path, settings: Settings, now: dt.datetime) -> Keyring:
@@ -45,6 +46,7 @@ def initialise(data_dir: Path, settings: Settings, now: dt.datetime) -> Keyring:
             path = data_dir / (DB_NAME + suffix)
             if path.exists():
                 os.chmod(path, 0o600)
+        install_default(data_dir)
         return Keyring.create(data_dir, settings, now)
     except BaseException:
         if created_dir:

@@ -7,6 +7,8 @@ import datetime as dt
 import logging
 from typing import Callable
 
+from .config import Settings
+from .database import write_transaction
 from .denials import DenialRegistry
 from .runtime import NodeRuntime
 
@@ -21,6 +23,45 @@ def expire_denials(runtime: NodeRuntime, now: dt.datetime) -> dict:
     return {"expired": len(expired), "uids": expired}
 
 
-JOBS: dict[str, tuple[Callable[[NodeRuntime, dt.datetime], dict], dict]] = {
-    "expire-denials": (expire_denials, {"trigger": "cron", "hour": 2, "minute": 15}),
+def pull_peers(runtime: NodeRuntime, now: dt.datetime) -> dict:
+    """Anti-entropy: pull every peer's changes after our cursor (heals anything push missed)."""
+    from .exchange import Exchange
+
+    exchange = runtime.extension("exchange") or Exchange(runtime)
+    results = exchange.pull()
+    return {"peers": results}
+
+
+def push_peers(runtime: NodeRuntime, now: dt.datetime) -> dict:
+    """Deliver every peer's outbox now, ignoring backoff."""
+    from .exchange import Exchange
+
+    exchange = runtime.extension("exchange") or Exchange(runtime)
+    return {"peers": exchange.push(force=True)}
+
+
+def purge_nonces(runtime: NodeRuntime, now: dt.datetime) -> dict:
+    db = runtime.db()
+    horizon = int(now.timestamp()) - 2 * runtime.settings.request_window_seconds
+    with write_transaction(db):
+        removed = db.execute("DELETE FROM nonces WHERE created < ?", [horizon]).rowcount
+    return {"removed": removed}
+
+
+Job = Callable[[NodeRuntime, dt.datetime], dict]
+
+JOBS: dict[str, Job] = {
+    "expire-denials": expire_denials,
+    "pull-peers": pull_peers,
+    "push-peers": push_peers,
+    "purge-nonces": purge_nonces,
 }
+
+
+def triggers(settings: Settings) -> dict[str, dict]:
+    """When each job runs in ``cordon serve`` (APScheduler trigger arguments)."""
+    return {
+        "expire-denials": {"trigger": "cron", "hour": 2, "minute": 15},
+        "pull-peers": {"trigger": "interval", "seconds": settings.sync_interval_seconds},
+        "purge-nonces": {"trigger": "interval", "minutes": 10},
+    }

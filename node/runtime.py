@@ -23,6 +23,10 @@ class NodeRuntime:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite_utils.Database] = []
+        self._keyring = None
+        self.extensions: dict = {}
+        self._policies = None
+        self._trust = None
 
     @property
     def db_path(self) -> Path:
@@ -31,6 +35,38 @@ class NodeRuntime:
     @property
     def node_id(self) -> str:
         return self.settings.node_id
+
+    @property
+    def keyring(self):
+        from .keyring import Keyring
+
+        with self._lock:
+            if self._keyring is None:
+                self._keyring = Keyring(self.data_dir)
+            return self._keyring
+
+    @property
+    def policies(self):
+        from .policy_store import PolicyStore
+
+        with self._lock:
+            if self._policies is None:
+                self._policies = PolicyStore(self.data_dir)
+            return self._policies
+
+    def trust(self):
+        """Signing keys of active peers, refreshed when the peer list changed."""
+        from .peers import PeerRegistry, TrustIndex
+
+        with self._lock:
+            if self._trust is None:
+                self._trust = TrustIndex()
+            trust = self._trust
+        return trust.refresh(PeerRegistry(self.db(), self.node_id))
+
+    def extension(self, name: str):
+        """Long-lived services the served app attaches (e.g. its exchange), or None in a CLI command."""
+        return self.extensions.get(name)
 
     def db(self) -> sqlite_utils.Database:
         db = getattr(self._local, "db", None)

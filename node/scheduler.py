@@ -12,7 +12,7 @@ from .timestamps import utc_now
 log = logging.getLogger("cordon.scheduler")
 
 
-def build_scheduler(runtime: NodeRuntime, jobs: dict) -> BackgroundScheduler:
+def build_scheduler(runtime: NodeRuntime, jobs: dict, triggers: dict) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1,
                                                                  "misfire_grace_time": 300})
 
@@ -24,6 +24,6 @@ def build_scheduler(runtime: NodeRuntime, jobs: dict) -> BackgroundScheduler:
                 log.exception("job %s failed", name)
         return run
 
-    for name, (function, trigger) in jobs.items():
-        scheduler.add_job(runner(name, function), id=name, name=name, **trigger)
+    for name, trigger in triggers.items():
+        scheduler.add_job(runner(name, jobs[name]), id=name, name=name, **trigger)
     return scheduler

@@ -123,6 +123,85 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX tokens_expiry ON tokens (expires_at);
         """,
     ),
+    (
+        "0003_federation",
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE peers (
+            node_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            base_url TEXT NOT NULL,
+            role TEXT NOT NULL,
+            identity TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            added_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            removed_at TEXT
+        );
+        CREATE TABLE peer_state (
+            node_id TEXT PRIMARY KEY,
+            push_cursor INTEGER NOT NULL DEFAULT 0,
+            pull_cursor TEXT,
+            last_push_ok TEXT,
+            last_pull_ok TEXT,
+            last_served_pull TEXT,
+            last_received TEXT,
+            failures INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT,
+            last_error TEXT,
+            pull_failures INTEGER NOT NULL DEFAULT 0,
+            last_pull_error TEXT
+        );
+        CREATE TABLE nonces (
+            keyid TEXT NOT NULL,
+            nonce TEXT NOT NULL,
+            created INTEGER NOT NULL,
+            PRIMARY KEY (keyid, nonce)
+        ) WITHOUT ROWID;
+        CREATE INDEX nonces_created ON nonces (created);
+        CREATE TABLE holdings (
+            peer TEXT NOT NULL,
+            uid TEXT NOT NULL,
+            record_type TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            rev INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            view_hash TEXT NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (peer, uid)
+        ) WITHOUT ROWID;
+        CREATE TABLE disclosures (
+            id INTEGER PRIMARY KEY,
+            peer TEXT NOT NULL,
+            record_type TEXT NOT NULL,
+            uid TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            view_hash TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX disclosures_peer ON disclosures (peer, id);
+        CREATE TABLE received (
+            uid TEXT PRIMARY KEY,
+            origin TEXT NOT NULL,
+            record_type TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            rev INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            signature TEXT
+        );
+        CREATE INDEX received_origin ON received (origin);
+        CREATE TABLE refusals (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            peer TEXT,
+            code TEXT NOT NULL,
+            path TEXT NOT NULL
+        );
+        """,
+    ),
 ]
 
 

@@ -11,7 +11,7 @@ import time
 from waitress.server import create_server
 
 from .app import create_app
-from .jobs import JOBS
+from .jobs import JOBS, triggers
 from .scheduler import build_scheduler
 
 log = logging.getLogger("cordon.server")
@@ -42,9 +42,7 @@ def serve(data_dir, *, host: str | None = None, port: int | None = None, ready=N
     app = create_app(data_dir)
     runtime = app.extensions["cordon"]
     settings = runtime.settings
-    jobs = dict(JOBS)
-    jobs.update(app.extensions.get("cordon_jobs", {}))
-    scheduler = build_scheduler(runtime, jobs)
+    scheduler = build_scheduler(runtime, JOBS, triggers(settings))
     server = create_server(
         AccessLog(app), host=host or settings.listen_host, port=port or settings.listen_port,
         threads=settings.server_threads, channel_timeout=120, connection_limit=1000, ident="cordon",

@@ -1,0 +1,157 @@
+"""Batches of signed record views, sealed to one recipient.
+
+An *item* is a compact JWS (``federation.record_signature``) whose payload is::
+
+    {"kind": "record" | "tombstone", "type": "denial", "recipient": "DE",
+     "rev": 1234, "record": {...view...}}
+
+``record`` is exactly the view the recipient may see (after policy
+redaction); a tombstone's record holds only ``uid``, ``origin``, ``version``,
+``status`` and ``reason`` (``revoked``, ``expired`` or ``withdrawn``).
+``rev`` is the origin's change-log position that caused the item: for one
+record, a receiver applies an item only if ``(version, rev)`` is above what
+it holds, so repeats and stale retries are harmless no-ops.
+
+A *batch* is the canonical JSON object::
+
+    {"sender": "MT", "recipient": "DE", "items": [jws, ...],
+     "next_cursor": "..." | null, "more": true | false}
+
+sealed to the recipient with ``federation.envelope.seal``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from .canonical import canonical_bytes
+from .envelope import open_envelope, seal
+from .errors import FederationError, MalformedMessage
+from .record_signature import sign_record, verify_record
+
+KINDS = ("record", "tombstone")
+TOMBSTONE_REASONS = ("revoked", "expired", "withdrawn")
+
+
+class RelayRefused(FederationError):
+    """An item names an origin other than the node that sent it, or another recipient."""
+
+    code = "relay_refused"
+
+
+@dataclasses.dataclass(frozen=True)
+class Sender:
+    """What a node needs to sign items and seal batches."""
+
+    node_id: str
+    sig_kid: str
+    sig_key: object
+    enc_kid: str
+    enc_key: object
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipient:
+    node_id: str
+    enc_kid: str
+    enc_public: object
+
+
+@dataclasses.dataclass
+class Item:
+    kind: str
+    type: str
+    rev: int
+    record: dict
+    kid: str
+    iat: int
+
+    @property
+    def uid(self) -> str:
+        return self.record["uid"]
+
+    @property
+    def version(self) -> int:
+        return self.record["version"]
+
+
+@dataclasses.dataclass
+class Batch:
+    sender: str
+    items: list[str]
+    next_cursor: str | None
+    more: bool
+
+
+def tombstone_view(record: dict, reason: str) -> dict:
+    if reason not in TOMBSTONE_REASONS:
+        raise ValueError(f"unknown tombstone reason {reason}")
+    return {"uid": record["uid"], "origin": record["origin"], "version": record["version"],
+            "status": reason, "reason": reason}
+
+
+def sign_item(sender: Sender, *, kind: str, record_type: str, recipient: str, rev: int, view: dict, now) -> str:
+    payload = {"kind": kind, "type": record_type, "recipient": recipient, "rev": rev, "record": view}
+    return sign_record(payload, sender.sig_key, sender.sig_kid, now)
+
+
+def verify_item(jws: str, *, sender: str, me: str, key_lookup) -> Item:
+    """Verify one item from ``sender`` addressed to ``me``; raise a FederationError if it must be refused."""
+    payload, header = verify_record(jws, key_lookup)
+    try:
+        kind, record_type, recipient, rev, record = (
+            payload["kind"], payload["type"], payload["recipient"], payload["rev"], payload["record"])
+        if kind not in KINDS or not isinstance(record, dict) or not isinstance(rev, int) or rev < 0:
+            raise KeyError
+        if not isinstance(record.get("uid"), str) or not isinstance(record.get("version"), int):
+            raise KeyError
+        if not isinstance(record_type, str) or not isinstance(record.get("origin"), str):
+            raise KeyError
+    except (KeyError, TypeError):
+        raise MalformedMessage("item payload lacks kind, type, recipient, rev or record identity") from None
+    if recipient != me:
+        raise RelayRefused(f"item addressed to {recipient}, not {me}")
+    if record["origin"] != sender:
+        raise RelayRefused(f"item of origin {record['origin']} sent by {sender}")
+    if kind == "tombstone" and record.get("reason") not in TOMBSTONE_REASONS:
+        raise MalformedMessage("tombstone without a known reason")
+    return Item(kind, record_type, rev, record, header["kid"], header["iat"])
+
+
+def seal_batch(sender: Sender, recipient: Recipient, items: list[str], next_cursor: str | None, more: bool) -> dict:
+    body = canonical_bytes({"sender": sender.node_id, "recipient": recipient.node_id, "items": items,
+                            "next_cursor": next_cursor, "more": more})
+    return seal(body, sender=sender.node_id, recipient=recipient.node_id, sender_key=sender.enc_key,
+                sender_kid=sender.enc_kid, recipient_public=recipient.enc_public, recipient_kid=recipient.enc_kid)
+
+
+def open_batch(envelope: dict, *, me: str, my_keys: dict, sender_public_lookup) -> Batch:
+    plaintext = open_envelope(envelope, me=me, my_keys=my_keys, sender_public_lookup=sender_public_lookup)
+    try:
+        body = json.loads(plaintext)
+        items, sender = body["items"], body["sender"]
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise KeyError
+        if sender != envelope.get("sender") or body.get("recipient") != me:
+            raise KeyError
+    except (ValueError, KeyError, TypeError):
+        raise MalformedMessage("batch body is not a Cordon batch") from None
+    return Batch(sender, items, body.get("next_cursor"), bool(body.get("more")))
+
+
+def seal_json(sender: Sender, recipient: Recipient, body: dict) -> dict:
+    """Seal any JSON message (query answers, verification answers) to a recipient."""
+    return seal(canonical_bytes(body), sender=sender.node_id, recipient=recipient.node_id, sender_key=sender.enc_key,
+                sender_kid=sender.enc_kid, recipient_public=recipient.enc_public, recipient_kid=recipient.enc_kid)
+
+
+def open_json(envelope: dict, *, me: str, my_keys: dict, sender_public_lookup) -> dict:
+    plaintext = open_envelope(envelope, me=me, my_keys=my_keys, sender_public_lookup=sender_public_lookup)
+    try:
+        body = json.loads(plaintext)
+    except ValueError:
+        raise MalformedMessage("sealed body is not JSON") from None
+    if not isinstance(body, dict):
+        raise MalformedMessage("sealed body is not a JSON object")
+    return body

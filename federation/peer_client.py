@@ -1,0 +1,80 @@
+"""HTTP client for talking to one peer: every request signed (RFC 9421), bodies canonical JSON.
+
+Network errors, 5xx, 408 and 429 raise :class:`PeerUnavailable` (retry later,
+honouring ``Retry-After``); other 4xx raise :class:`PeerRefused` (the peer
+refuses what we send; an administrator must look). A peer's error text is
+kept for the local log and counters only, never shown as ours.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import requests
+
+from .backoff import classify
+from .canonical import canonical_bytes
+from .errors import FederationError
+from .http_signature import sign_request
+
+
+class PeerUnavailable(FederationError):
+    code = "peer_unavailable"
+
+    def __init__(self, message: str, status: int | None = None, retry_after: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class PeerRefused(FederationError):
+    code = "peer_refused"
+
+    def __init__(self, message: str, status: int, error_code: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.error_code = error_code
+
+
+class PeerClient:
+    def __init__(self, *, me: str, sig_kid: str, sig_key, peer_id: str, base_url: str,
+                 timeout: float = 10.0, session: requests.Session | None = None):
+        self.me = me
+        self.sig_kid = sig_kid
+        self.sig_key = sig_key
+        self.peer_id = peer_id
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.session = session or requests.Session()
+
+    def post(self, path: str, body: dict, *, timeout: float | None = None, headers: dict | None = None) -> requests.Response:
+        raw = canonical_bytes(body)
+        url = self.base_url + path
+        signed = sign_request("POST", url, {"Content-Type": "application/json"}, raw, key=self.sig_key,
+                              keyid=self.sig_kid, destination=self.peer_id, now=dt.datetime.now(dt.timezone.utc))
+        all_headers = {"Content-Type": "application/json", "Cordon-Sender": self.me, **signed, **(headers or {})}
+        try:
+            response = self.session.post(url, data=raw, headers=all_headers, timeout=timeout or self.timeout)
+        except requests.RequestException as exc:
+            raise PeerUnavailable(f"{self.peer_id} unreachable: {type(exc).__name__}") from None
+        outcome = classify(response.status_code)
+        if outcome == "retry":
+            raise PeerUnavailable(f"{self.peer_id} answered {response.status_code}", response.status_code,
+                                  response.headers.get("Retry-After"))
+        if outcome == "permanent":
+            try:
+                code = response.json().get("error")
+            except ValueError:
+                code = None
+            raise PeerRefused(f"{self.peer_id} refused with {response.status_code} ({code or 'no code'})",
+                              response.status_code, code)
+        return response
+
+    def get_identity(self) -> dict:
+        try:
+            response = self.session.get(self.base_url + "/federation/v1/identity", timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise PeerUnavailable(f"{self.peer_id} unreachable: {type(exc).__name__}") from None
+        if response.status_code != 200:
+            raise PeerUnavailable(f"{self.peer_id} answered {response.status_code}", response.status_code)
+        return response.json()

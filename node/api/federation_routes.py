@@ -1,0 +1,105 @@
+"""``/federation/v1``: the peer-to-peer endpoints.
+
+Every request except ``GET /identity`` must carry an RFC 9421 signature by a
+trusted peer's key, addressed to this node. A refused request gets a 401
+with no detail; the reason is logged and counted here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Blueprint, current_app, jsonify, request
+
+from federation.errors import FederationError
+from federation.http_signature import verify_request
+from federation.identity import document_keys, verify_rotation
+
+from ..error_responses import error_response
+from ..exchange import request_body
+from ..inbound import PeerRequestRefused, authenticate, record_refusal
+from ..peers import NonceStore, PeerRegistry
+from ..timestamps import utc_now
+
+log = logging.getLogger("cordon.federation")
+
+
+def runtime():
+    return current_app.extensions["cordon"]
+
+
+def exchange():
+    return current_app.extensions["cordon_exchange"]
+
+
+def signed_url() -> str:
+    url = runtime().settings.base_url + request.path
+    if request.query_string:
+        url += "?" + request.query_string.decode("latin-1")
+    return url
+
+
+def authenticated_peer() -> str:
+    rt = runtime()
+    return authenticate(rt.db(), rt.trust(), node_id=rt.node_id, method=request.method, url=signed_url(),
+                        headers=list(request.headers.items()), body=request.get_data(cache=True),
+                        window=rt.settings.request_window_seconds, now=utc_now())
+
+
+def blueprint(catalogue) -> Blueprint:
+    api = catalogue.blueprint("federation", "/federation/v1")
+
+    @api.operation("/identity", "GET", summary="This node's signed identity document (public keys only)",
+                   tag="federation")
+    def identity():
+        return jsonify(runtime().keyring.signed_identity())
+
+    @api.operation("/identity", "POST", summary="A peer announces its new identity document (key rotation)",
+                   tag="federation")
+    def announce_identity():
+        rt = runtime()
+        sender = request.headers.get("Cordon-Sender", "").upper()
+        registry = PeerRegistry(rt.db(), rt.node_id)
+        peer = registry.get(sender) if sender else None
+        if peer is None:
+            raise PeerRequestRefused("unknown_peer")
+        signed = request_body(request.get_data(cache=True))
+        try:
+            document = verify_rotation(peer.document, signed) if signed != peer.signed_identity else peer.document
+            keys = {**peer.keys(), **document_keys(document)}
+            verify_request(request.method, signed_url(), list(request.headers.items()), request.get_data(cache=True),
+                           key_lookup=lambda kid: keys.get(kid) if kid in keys and keys[kid].status != "revoked" else None,
+                           expected_destination=rt.node_id,
+                           nonce_registry=NonceStore(rt.db(), rt.settings.request_window_seconds),
+                           now=utc_now(), window_seconds=rt.settings.request_window_seconds)
+        except FederationError as exc:
+            raise PeerRequestRefused(exc.code, sender) from None
+        exchange().receive_identity(sender, signed)
+        return jsonify({"accepted": True, "serial": document["serial"]})
+
+    @api.operation("/changes", "POST", summary="Pull: changes after a cursor, as a sealed batch of signed records",
+                   tag="federation")
+    def changes():
+        peer = authenticated_peer()
+        envelope = exchange().serve_changes(peer, request_body(request.get_data(cache=True)), utc_now())
+        return current_app.response_class(json.dumps(envelope), mimetype="application/json")
+
+    @api.operation("/push", "POST", summary="Push: a sealed batch of signed records from their origin",
+                   tag="federation")
+    def push():
+        peer = authenticated_peer()
+        receipt = exchange().receive_push(peer, request_body(request.get_data(cache=True)), utc_now())
+        return jsonify(receipt)
+
+    @api.blueprint.errorhandler(PeerRequestRefused)
+    def refused(exc: PeerRequestRefused):
+        rt = runtime()
+        log.warning("refused %s %s from %s: %s", request.method, request.path, exc.peer or "unknown", exc.code)
+        record_refusal(rt.db(), exc.code, request.path, exc.peer, utc_now())
+        counter = current_app.extensions.get("cordon_metrics")
+        if counter is not None:
+            counter.refusal(exc.code)
+        return error_response(exc.status, "refused", "the request was refused")
+
+    return api.blueprint

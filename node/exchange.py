@@ -1,0 +1,230 @@
+"""The node's record exchange with its peers: push, pull, serving pulls, receiving pushes,
+identity announcements, and the background push worker.
+
+One :class:`Exchange` serves one runtime (the served app, or a CLI command).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import logging
+import threading
+
+from federation.batch import Sender
+from federation.canonical import canonical_bytes
+from federation.errors import FederationError
+from federation.peer_client import PeerClient, PeerRefused, PeerUnavailable
+
+from .database import write_transaction
+from .errors import ValidationFailed
+from .inbound import PeerRequestRefused, Receipt, RecordIntake
+from .outbound import BatchBuilder, push_to
+from .peers import PeerRegistry
+from .runtime import NodeRuntime
+from .timestamps import parse_iso, to_iso, utc_now
+
+log = logging.getLogger("cordon.exchange")
+
+
+class Exchange:
+    def __init__(self, runtime: NodeRuntime, *, on_stored=None):
+        self.runtime = runtime
+        self.on_stored = on_stored
+        self._sessions = threading.local()
+
+    # -- building blocks ----------------------------------------------------
+    @property
+    def node_id(self) -> str:
+        return self.runtime.node_id
+
+    def sender(self) -> Sender:
+        keyring = self.runtime.keyring
+        sig_kid, sig_key = keyring.signing_key()
+        enc_kid, enc_key = keyring.encryption_key()
+        return Sender(self.node_id, sig_kid, sig_key, enc_kid, enc_key)
+
+    def registry(self) -> PeerRegistry:
+        return PeerRegistry(self.runtime.db(), self.node_id)
+
+    def builder(self) -> BatchBuilder:
+        return BatchBuilder(self.runtime.db(), self.node_id, self.sender(), self.runtime.policies.current())
+
+    def intake(self) -> RecordIntake:
+        return RecordIntake(self.runtime.db(), self.node_id, self.runtime.keyring.encryption_keys(), self.registry(),
+                            self.runtime.policies.current(), on_stored=self.on_stored)
+
+    def client(self, peer, timeout: float | None = None) -> PeerClient:
+        import requests
+
+        sessions = getattr(self._sessions, "by_peer", None)
+        if sessions is None:
+            sessions = self._sessions.by_peer = {}
+        session = sessions.get(peer.node_id)
+        if session is None:
+            session = sessions[peer.node_id] = requests.Session()
+        sig_kid, sig_key = self.runtime.keyring.signing_key()
+        return PeerClient(me=self.node_id, sig_kid=sig_kid, sig_key=sig_key, peer_id=peer.node_id,
+                          base_url=peer.base_url, timeout=timeout or self.runtime.settings.peer_timeout_seconds,
+                          session=session)
+
+    def peers(self, peer_id: str | None = None):
+        registry = self.registry()
+        return [registry.require(peer_id)] if peer_id else registry.active()
+
+    # -- outgoing -------------------------------------------------------------
+    def push(self, peer_id: str | None = None, *, force: bool = False) -> list[dict]:
+        results = []
+        db = self.runtime.db()
+        states = self.registry().states()
+        for peer in self.peers(peer_id):
+            due = states.get(peer.node_id, {}).get("next_attempt_at")
+            if not force and due and parse_iso(due) > utc_now():
+                results.append({"peer": peer.node_id, "ok": False, "skipped": "backing off until " + due})
+                continue
+            result = push_to(db, self.builder(), peer, self.client(peer),
+                             batch_size=self.runtime.settings.sync_batch_size, now_fn=utc_now)
+            if not result["ok"] and "401" in result.get("error", ""):
+                if self.announce_to(peer):
+                    result = push_to(db, self.builder(), peer, self.client(peer),
+                                     batch_size=self.runtime.settings.sync_batch_size, now_fn=utc_now)
+            results.append(result)
+        return results
+
+    def pull(self, peer_id: str | None = None, *, max_batches: int = 100000) -> list[dict]:
+        results = []
+        for peer in self.peers(peer_id):
+            results.append(self.pull_from(peer, max_batches=max_batches))
+        return results
+
+    def pull_from(self, peer, *, max_batches: int = 100000) -> dict:
+        db = self.runtime.db()
+        totals = Receipt()
+        batches = 0
+        try:
+            while batches < max_batches:
+                cursor = db.execute("SELECT pull_cursor FROM peer_state WHERE node_id = ?", [peer.node_id]).fetchone()[0]
+                response = self.client(peer, timeout=max(30.0, self.runtime.settings.peer_timeout_seconds)).post(
+                    "/federation/v1/changes", {"cursor": cursor, "limit": self.runtime.settings.sync_batch_size})
+                intake = self.intake()
+                try:
+                    batch = intake.open(peer.node_id, response.json())
+                except ValueError:
+                    raise PeerUnavailable(f"{peer.node_id} sent a body that is not JSON") from None
+                receipt = intake.store(peer.node_id, batch, utc_now(), cursor_update=batch.next_cursor or cursor or "0")
+                totals.stored += receipt.stored
+                totals.unchanged += receipt.unchanged
+                totals.dropped += receipt.dropped
+                totals.refused += receipt.refused
+                batches += 1
+                if not batch.more:
+                    break
+        except (PeerUnavailable, PeerRefused, PeerRequestRefused) as exc:
+            with write_transaction(db):
+                db.execute("UPDATE peer_state SET pull_failures = pull_failures + 1, last_pull_error = ? "
+                           "WHERE node_id = ?", [str(exc), peer.node_id])
+            log.warning("pull from %s failed: %s", peer.node_id, exc)
+            return {"peer": peer.node_id, "ok": False, "error": str(exc), **totals.to_dict()}
+        return {"peer": peer.node_id, "ok": True, "batches": batches, **totals.to_dict()}
+
+    def sync(self, peer_id: str | None = None) -> list[dict]:
+        pushed = self.push(peer_id, force=True)
+        pulled = self.pull(peer_id)
+        return [{"peer": p["peer"], "push": p, "pull": q} for p, q in zip(pushed, pulled)]
+
+    def announce_to(self, peer) -> bool:
+        """Send this node's current signed identity (after a rotation or revocation)."""
+        try:
+            self.client(peer).post("/federation/v1/identity", self.runtime.keyring.signed_identity())
+            return True
+        except (PeerUnavailable, PeerRefused) as exc:
+            log.warning("identity announcement to %s failed: %s", peer.node_id, exc)
+            return False
+
+    def announce(self) -> dict[str, bool]:
+        return {peer.node_id: self.announce_to(peer) for peer in self.peers()}
+
+    # -- incoming (called by the federation routes) ------------------------------------
+    def serve_changes(self, peer_id: str, body: dict, now: dt.datetime) -> dict:
+        cursor, limit = body.get("cursor"), body.get("limit", self.runtime.settings.sync_batch_size)
+        try:
+            after = int(cursor) if cursor not in (None, "") else 0
+            if not isinstance(limit, int) or not 1 <= limit <= 5000 or after < 0:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ValidationFailed("bad pull request", fields={"cursor": "must be a cursor this node issued",
+                                                               "limit": "1-5000"}) from None
+        db = self.runtime.db()
+        peer = self.registry().require(peer_id)
+        builder = self.builder()
+        out = builder.build(peer, after, limit, now)
+        with write_transaction(db):
+            builder.record_disclosures(peer_id, out.entries, "pull", now)
+            db.execute("UPDATE peer_state SET last_served_pull = ?, push_cursor = max(push_cursor, ?) "
+                       "WHERE node_id = ?", [to_iso(now), after, peer_id])
+        return out.envelope
+
+    def receive_push(self, peer_id: str, envelope: dict, now: dt.datetime) -> dict:
+        intake = self.intake()
+        batch = intake.open(peer_id, envelope)
+        return intake.store(peer_id, batch, now).to_dict()
+
+    def receive_identity(self, peer_id: str, signed: dict) -> None:
+        try:
+            self.registry().accept_identity(peer_id, signed, actor=f"peer:{peer_id}")
+        except FederationError as exc:
+            raise PeerRequestRefused(exc.code, peer_id) from None
+
+
+class PushWorker:
+    """Background thread: pushes to peers soon after a change, and retries with backoff."""
+
+    def __init__(self, exchange: Exchange, interval: float):
+        self.exchange = exchange
+        self.interval = interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="cordon-push")
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="cordon-push-worker", daemon=True)
+        self._thread.start()
+
+    def wake(self, *_args) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                peers = self.exchange.peers()
+                futures = [self._pool.submit(self.exchange.push, peer.node_id) for peer in peers]
+                concurrent.futures.wait(futures)
+            except Exception:  # noqa: BLE001 - the worker must survive anything and retry later
+                log.exception("push round failed")
+
+
+def request_body(data: bytes) -> dict:
+    import json
+
+    try:
+        body = json.loads(data)
+    except ValueError:
+        raise ValidationFailed("the body is not JSON", fields={"body": "not JSON"}) from None
+    if not isinstance(body, dict):
+        raise ValidationFailed("the body must be a JSON object", fields={"body": "expected an object"})
+    return body
+
+
+__all__ = ["Exchange", "PushWorker", "request_body", "canonical_bytes"]

@@ -1,0 +1,196 @@
+"""What this node accepts from peers: request authentication and storing received records.
+
+Every peer request is checked (RFC 9421 signature by a trusted peer key,
+destination, window, digest, nonce) before anything else happens. Received
+records are verified one by one: a bad item is refused and counted while the
+rest of the batch is stored. A record is applied only if it is newer than
+what is held; a tombstone drops the content.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+
+import sqlite_utils
+
+from federation.batch import Batch, open_batch, verify_item
+from federation.errors import FederationError
+from federation.http_signature import verify_request
+
+from .database import write_transaction
+from .denials import party_text
+from .peers import NonceStore, PeerRegistry, TrustIndex
+from .record_table import content_hash, dumps
+from .timestamps import to_iso
+
+log = logging.getLogger("cordon.inbound")
+
+
+class PeerRequestRefused(Exception):
+    """A peer request failed authentication or policy; ``code`` says why (for logs and counters only)."""
+
+    def __init__(self, code: str, peer: str | None = None, status: int = 401):
+        super().__init__(code)
+        self.code = code
+        self.peer = peer
+        self.status = status
+
+
+@dataclasses.dataclass
+class Receipt:
+    stored: int = 0
+    unchanged: int = 0
+    dropped: int = 0
+    refused: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        codes: dict[str, int] = {}
+        for _, code in self.refused:
+            codes[code] = codes.get(code, 0) + 1
+        return {"stored": self.stored, "unchanged": self.unchanged, "dropped": self.dropped,
+                "refused": len(self.refused), "refused_by_code": codes}
+
+
+def record_refusal(db: sqlite_utils.Database, code: str, path: str, peer: str | None, now: dt.datetime) -> None:
+    with write_transaction(db):
+        db.execute("INSERT INTO refusals (at, peer, code, path) VALUES (?, ?, ?, ?)", [to_iso(now), peer, code, path])
+
+
+def authenticate(db, trust: TrustIndex, *, node_id: str, method: str, url: str, headers, body: bytes,
+                 window: int, now: dt.datetime) -> str:
+    """Verify a signed peer request; return the peer's node id or raise PeerRequestRefused."""
+    found: dict = {}
+
+    def lookup(kid):
+        hit = trust.peer_for_kid(kid)
+        if hit is None:
+            return None
+        found["peer"] = hit[0]
+        info = hit[1]
+        return None if info.status == "revoked" else info
+
+    try:
+        verify_request(method, url, headers, body, key_lookup=lookup, expected_destination=node_id,
+                       nonce_registry=NonceStore(db, window), now=now, window_seconds=window)
+    except FederationError as exc:
+        raise PeerRequestRefused(exc.code, found.get("peer")) from None
+    return found["peer"]
+
+
+class RecordIntake:
+    """Verifies and stores batches of records received from one peer."""
+
+    def __init__(self, db: sqlite_utils.Database, node_id: str, my_keys: dict, registry: PeerRegistry,
+                 policy, *, on_stored=None):
+        self.db = db
+        self.node_id = node_id
+        self.my_keys = my_keys
+        self.registry = registry
+        self.policy = policy
+        self.on_stored = on_stored
+
+    def open(self, peer_id: str, envelope: dict) -> Batch:
+        peer = self.registry.require(peer_id)
+        if not isinstance(envelope, dict) or envelope.get("sender") != peer_id:
+            raise PeerRequestRefused("seal_invalid", peer_id)
+        try:
+            return open_batch(envelope, me=self.node_id, my_keys=self.my_keys,
+                              sender_public_lookup=lambda sender, kid: peer.encryption_public(kid)
+                              if sender == peer_id else None)
+        except FederationError as exc:
+            raise PeerRequestRefused(exc.code, peer_id) from None
+
+    def store(self, peer_id: str, batch: Batch, now: dt.datetime, *, cursor_update: str | None = None) -> Receipt:
+        peer = self.registry.require(peer_id)
+        keys = peer.keys()
+        receipt = Receipt()
+        verified = []
+        for jws in batch.items:
+            try:
+                item = verify_item(jws, sender=peer_id, me=self.node_id, key_lookup=keys.get)
+            except FederationError as exc:
+                receipt.refused.append(("?", exc.code))
+                continue
+            accepted, reason = self.policy.accepts(peer_id, item.type, len(jws))
+            if not accepted:
+                receipt.refused.append((item.uid, "inbound_policy"))
+                continue
+            if item.type != "denial":
+                receipt.refused.append((item.uid, "unsupported_type"))
+                continue
+            verified.append((item, jws))
+        changed = []
+        with write_transaction(self.db):
+            uids = [item.uid for item, _ in verified]
+            held = {}
+            for start in range(0, len(uids), 500):
+                chunk = uids[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in self.db.execute(
+                        f"SELECT uid, origin, version, rev FROM received WHERE uid IN ({marks})", chunk):
+                    held[row[0]] = (row[1], row[2], row[3])
+                for row in self.db.execute(f"SELECT uid, origin FROM denials WHERE uid IN ({marks})", chunk):
+                    if row[1] != peer_id:
+                        held[row[0]] = (row[1], None, None)
+            stamp = to_iso(now)
+            for item, jws in verified:
+                current = held.get(item.uid)
+                if current and current[0] != peer_id:
+                    receipt.refused.append((item.uid, "origin_conflict"))
+                    continue
+                if current and (item.version, item.rev) <= (current[1], current[2]):
+                    receipt.unchanged += 1
+                    continue
+                if item.kind == "tombstone":
+                    self.db.execute("DELETE FROM denials WHERE uid = ?", [item.uid])
+                    self.db.execute("DELETE FROM denial_versions WHERE uid = ?", [item.uid])
+                    receipt.dropped += 1
+                    stored_jws = None
+                else:
+                    self._store_denial(item.record, now)
+                    receipt.stored += 1
+                    stored_jws = jws
+                self.db.execute(
+                    "INSERT INTO received (uid, origin, record_type, version, rev, kind, received_at, signature) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uid) DO UPDATE SET version = excluded.version, "
+                    "rev = excluded.rev, kind = excluded.kind, received_at = excluded.received_at, "
+                    "signature = excluded.signature",
+                    [item.uid, peer_id, item.type, item.version, item.rev, item.kind, stamp, stored_jws])
+                held[item.uid] = (peer_id, item.version, item.rev)
+                changed.append((item.kind, item.record))
+            if cursor_update is not None:
+                self.db.execute("UPDATE peer_state SET pull_cursor = ?, last_pull_ok = ?, pull_failures = 0, "
+                                "last_pull_error = NULL WHERE node_id = ?", [cursor_update, stamp, peer_id])
+            self.db.execute("UPDATE peer_state SET last_received = ? WHERE node_id = ?", [stamp, peer_id])
+        if receipt.refused:
+            log.warning("refused %d item(s) from %s: %s", len(receipt.refused), peer_id,
+                        sorted({code for _, code in receipt.refused}))
+            for _uid, code in receipt.refused:
+                record_refusal(self.db, code, "batch-item", peer_id, now)
+        if self.on_stored:
+            for kind, record in changed:
+                self.on_stored(kind, record)
+        return receipt
+
+    def _store_denial(self, view: dict, now: dt.datetime) -> None:
+        doc = dict(view)
+        doc.setdefault("status", "active")
+        self.db.execute(
+            "INSERT INTO denials (uid, origin, ref, version, status, sensitivity, destination_country, regimes, "
+            "denied_on, review_due, created_at, updated_at, party_text, content_hash, doc) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (uid) DO UPDATE SET ref = excluded.ref, version = excluded.version, status = excluded.status, "
+            "sensitivity = excluded.sensitivity, destination_country = excluded.destination_country, "
+            "regimes = excluded.regimes, denied_on = excluded.denied_on, review_due = excluded.review_due, "
+            "updated_at = excluded.updated_at, party_text = excluded.party_text, "
+            "content_hash = excluded.content_hash, doc = excluded.doc",
+            [doc["uid"], doc["origin"], doc.get("ref") or doc["uid"], doc["version"], doc["status"],
+             doc.get("sensitivity", "restricted"), doc.get("destination_country"), json.dumps(doc.get("regimes", [])),
+             doc.get("denied_on"), doc.get("review_due"), doc.get("created_at") or to_iso(now),
+             doc.get("updated_at") or to_iso(now), party_text(doc), content_hash(doc), dumps(doc)])
+        self.db.execute("INSERT OR IGNORE INTO denial_versions (uid, version, recorded_at, doc) VALUES (?, ?, ?, ?)",
+                        [doc["uid"], doc["version"], to_iso(now), dumps(doc)])
+

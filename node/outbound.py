@@ -1,0 +1,151 @@
+"""What leaves this node for a peer: batches built from the change log through the policy,
+the disclosure ledger, push with backoff, and pull.
+
+A peer's *outbox* is the part of this node's change log after that peer's
+push cursor (``peer_state.push_cursor``): durable by construction, and a
+restart loses nothing. Each change is reconciled against the policy and the
+ledger of what the peer already holds: a shared record goes out as its
+policy view; a revoked or expired record, or one the peer may no longer
+see, goes out as a tombstone if the peer ever received it; otherwise
+nothing leaves. Only this node's own records are ever sent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import logging
+
+import sqlite_utils
+
+from federation.backoff import next_attempt
+from federation.batch import Sender, seal_batch, sign_item, tombstone_view
+from federation.canonical import canonical_bytes
+from federation.peer_client import PeerRefused, PeerUnavailable
+
+from .database import write_transaction
+from .peers import Peer
+from .timestamps import to_iso
+
+log = logging.getLogger("cordon.outbound")
+
+SYNCED_TYPES = ("denial",)
+
+
+@dataclasses.dataclass
+class Outgoing:
+    envelope: dict
+    last_seq: int
+    more: bool
+    entries: list[tuple]  # (record_type, uid, version, rev, kind, view_hash)
+
+
+def view_hash(view: dict) -> str:
+    return hashlib.sha256(canonical_bytes(view)).hexdigest()
+
+
+class BatchBuilder:
+    def __init__(self, db: sqlite_utils.Database, node_id: str, sender: Sender, policy):
+        self.db = db
+        self.node_id = node_id
+        self.sender = sender
+        self.policy = policy
+
+    def max_seq(self) -> int:
+        return self.db.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
+
+    def build(self, peer: Peer, after: int, limit: int, now: dt.datetime) -> Outgoing:
+        rows = self.db.execute(
+            "SELECT seq, record_type, uid FROM changes WHERE seq > ? ORDER BY seq LIMIT ?", [after, limit]
+        ).fetchall()
+        last_seq = rows[-1][0] if rows else after
+        more = bool(rows) and self.db.execute("SELECT 1 FROM changes WHERE seq > ? LIMIT 1", [last_seq]).fetchone() is not None
+        latest: dict[str, tuple[int, str]] = {}
+        for seq, record_type, uid in rows:
+            if record_type in SYNCED_TYPES:
+                latest[uid] = (seq, record_type)
+        docs, holdings = self._load(peer.node_id, list(latest))
+        items, entries = [], []
+        for uid, (seq, record_type) in sorted(latest.items(), key=lambda kv: kv[1][0]):
+            doc = docs.get(uid)
+            if doc is None or doc["origin"] != self.node_id:
+                continue
+            held = holdings.get(uid)
+            peer_holds = held is not None and held[0] == "record"
+            if doc["status"] in ("revoked", "expired"):
+                if not peer_holds:
+                    continue
+                kind, view = "tombstone", tombstone_view(doc, doc["status"])
+            else:
+                decision = self.policy.decide(doc, record_type, peer.node_id)
+                if decision.action == "share":
+                    kind, view = "record", decision.view(doc)
+                elif peer_holds:
+                    kind, view = "tombstone", tombstone_view(doc, "withdrawn")
+                else:
+                    continue
+            items.append(sign_item(self.sender, kind=kind, record_type=record_type, recipient=peer.node_id,
+                                   rev=seq, view=view, now=now))
+            entries.append((record_type, uid, doc["version"], seq, kind, view_hash(view)))
+        envelope = seal_batch(self.sender, peer.recipient(), items, str(last_seq), more)
+        return Outgoing(envelope, last_seq, more, entries)
+
+    def _load(self, peer_id: str, uids: list[str]):
+        docs, holdings = {}, {}
+        for start in range(0, len(uids), 500):
+            chunk = uids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for uid, text in self.db.execute(f"SELECT uid, doc FROM denials WHERE uid IN ({marks})", chunk):
+                docs[uid] = json.loads(text)
+            for uid, kind, version in self.db.execute(
+                    f"SELECT uid, kind, version FROM holdings WHERE peer = ? AND uid IN ({marks})", [peer_id, *chunk]):
+                holdings[uid] = (kind, version)
+        return docs, holdings
+
+    def record_disclosures(self, peer_id: str, entries: list[tuple], channel: str, now: dt.datetime) -> None:
+        """The ledger: what each peer was sent, which version, when. Call inside a write transaction."""
+        stamp = to_iso(now)
+        self.db.conn.executemany(
+            "INSERT INTO holdings (peer, uid, record_type, version, rev, kind, view_hash, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (peer, uid) DO UPDATE SET version = excluded.version, rev = excluded.rev, "
+            "kind = excluded.kind, view_hash = excluded.view_hash, at = excluded.at",
+            [(peer_id, uid, rtype, version, rev, kind, vhash, stamp) for rtype, uid, version, rev, kind, vhash in entries])
+        self.db.conn.executemany(
+            "INSERT INTO disclosures (peer, record_type, uid, version, kind, view_hash, channel, at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(peer_id, rtype, uid, version, kind, vhash, channel, stamp) for rtype, uid, version, _, kind, vhash in entries])
+
+
+def push_to(db: sqlite_utils.Database, builder: BatchBuilder, peer: Peer, client, *, batch_size: int,
+            now_fn, max_batches: int = 1000) -> dict:
+    """Send this peer everything after its push cursor. Returns a summary; failures set backoff state."""
+    sent = batches = 0
+    cursor = db.execute("SELECT push_cursor FROM peer_state WHERE node_id = ?", [peer.node_id]).fetchone()[0]
+    try:
+        while batches < max_batches and cursor < builder.max_seq():
+            now = now_fn()
+            out = builder.build(peer, cursor, batch_size, now)
+            if out.entries:
+                client.post("/federation/v1/push", out.envelope)
+            with write_transaction(db):
+                if out.entries:
+                    builder.record_disclosures(peer.node_id, out.entries, "push", now)
+                db.execute("UPDATE peer_state SET push_cursor = max(push_cursor, ?), last_push_ok = ?, failures = 0, "
+                           "next_attempt_at = NULL, last_error = NULL WHERE node_id = ?",
+                           [out.last_seq, to_iso(now), peer.node_id])
+            cursor = out.last_seq
+            sent += len(out.entries)
+            batches += 1
+    except (PeerUnavailable, PeerRefused) as exc:
+        now = now_fn()
+        with write_transaction(db):
+            failures = db.execute("SELECT failures FROM peer_state WHERE node_id = ?", [peer.node_id]).fetchone()[0] + 1
+            retry = next_attempt(failures, now, status=getattr(exc, "status", None),
+                                 retry_after=getattr(exc, "retry_after", None))
+            db.execute("UPDATE peer_state SET failures = ?, next_attempt_at = ?, last_error = ? WHERE node_id = ?",
+                       [failures, to_iso(retry), str(exc), peer.node_id])
+        log.warning("push to %s failed (%s); retry after %s", peer.node_id, exc, to_iso(retry))
+        return {"peer": peer.node_id, "sent": sent, "ok": False, "error": str(exc), "retry_at": to_iso(retry)}
+    return {"peer": peer.node_id, "sent": sent, "ok": True}

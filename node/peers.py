@@ -1,0 +1,209 @@
+"""Peers: the other nodes this node exchanges with, trusted only after an
+administrator confirmed their identity fingerprint.
+
+Nothing is trusted on first contact over the network: a peer is added from
+its identity document file and the fingerprint its administrator read out.
+Later identity changes (key rotation, revocation) are accepted only through
+the signed chain (``federation.identity.verify_rotation``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import re
+
+import sqlite_utils
+
+from federation.batch import Recipient
+from federation.errors import IdentityInvalid
+from federation.identity import current_key, document_keys, fingerprint, verify_rotation, verify_self_signed
+from federation.keys import ENC, SIG
+
+from .audit import AuditLog
+from .database import write_transaction
+from .errors import Conflict, NotFound, ValidationFailed
+from .timestamps import to_iso, utc_now
+
+
+def normalise_fingerprint(text: str) -> str:
+    return re.sub(r"[^0-9A-Z]", "", (text or "").upper())
+
+
+@dataclasses.dataclass
+class Peer:
+    node_id: str
+    name: str
+    base_url: str
+    role: str
+    signed_identity: dict
+    fingerprint: str
+    added_at: str
+    removed_at: str | None
+
+    @property
+    def document(self) -> dict:
+        return self.signed_identity["document"]
+
+    def keys(self) -> dict:
+        return document_keys(self.document)
+
+    def recipient(self) -> Recipient:
+        key = current_key(self.document, ENC)
+        return Recipient(self.node_id, key.kid, key.public_key())
+
+    def encryption_public(self, kid: str):
+        info = self.keys().get(kid)
+        if info is None or info.use != ENC or info.status == "revoked":
+            return None
+        return info.public_key()
+
+
+class PeerRegistry:
+    def __init__(self, db: sqlite_utils.Database, node_id: str):
+        self.db = db
+        self.node_id = node_id
+        self.audit = AuditLog(db)
+
+    # -- changes ----------------------------------------------------------
+    def add(self, signed: dict, expected_fingerprint: str, *, actor: str, now: dt.datetime | None = None) -> Peer:
+        now = now or utc_now()
+        try:
+            document = verify_self_signed(signed)
+        except (IdentityInvalid, KeyError, TypeError) as exc:
+            raise ValidationFailed(f"the identity document does not verify: {exc}",
+                                   fields={"identity": "not a valid self-signed identity document"}) from None
+        actual = fingerprint(document)
+        if normalise_fingerprint(expected_fingerprint) != normalise_fingerprint(actual):
+            raise ValidationFailed(
+                f"fingerprint mismatch for {document['node_id']}: the document's fingerprint is not the one given; "
+                "nothing was added. Confirm the fingerprint with the peer's administrator by phone.",
+                fields={"fingerprint": "does not match the identity document"})
+        if document["node_id"] == self.node_id:
+            raise ValidationFailed("that is this node's own identity", fields={"identity": "own node"})
+        with write_transaction(self.db):
+            existing = self.get(document["node_id"], include_removed=True)
+            if existing and existing.removed_at is None:
+                raise Conflict(f"{document['node_id']} is already a peer; remove it first to replace its identity",
+                               fields={"node_id": "already a peer"})
+            self.db.execute(
+                "INSERT INTO peers (node_id, name, base_url, role, identity, fingerprint, added_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (node_id) DO UPDATE SET name = excluded.name, "
+                "base_url = excluded.base_url, role = excluded.role, identity = excluded.identity, "
+                "fingerprint = excluded.fingerprint, updated_at = excluded.updated_at, removed_at = NULL",
+                [document["node_id"], document["name"], document["base_url"], document["role"],
+                 json.dumps(signed, ensure_ascii=False), actual, to_iso(now), to_iso(now)],
+            )
+            self.db.execute("INSERT OR IGNORE INTO peer_state (node_id) VALUES (?)", [document["node_id"]])
+            self._bump_serial()
+            self.audit.append(actor=actor, action="peer.add", target=document["node_id"],
+                              detail={"fingerprint": actual, "base_url": document["base_url"]}, at=now)
+        return self.get(document["node_id"])
+
+    def remove(self, node_id: str, *, actor: str, now: dt.datetime | None = None) -> Peer:
+        now = now or utc_now()
+        with write_transaction(self.db):
+            peer = self.require(node_id)
+            self.db.execute("UPDATE peers SET removed_at = ? WHERE node_id = ?", [to_iso(now), peer.node_id])
+            self._bump_serial()
+            self.audit.append(actor=actor, action="peer.remove", target=peer.node_id, at=now)
+        return self.get(node_id, include_removed=True)
+
+    def accept_identity(self, node_id: str, signed: dict, *, actor: str, now: dt.datetime | None = None) -> Peer:
+        """Accept a peer's new identity document only if it chains from the trusted one."""
+        now = now or utc_now()
+        with write_transaction(self.db):
+            peer = self.require(node_id)
+            if signed == peer.signed_identity:
+                return peer
+            document = verify_rotation(peer.document, signed)
+            self.db.execute(
+                "UPDATE peers SET name = ?, base_url = ?, role = ?, identity = ?, fingerprint = ?, updated_at = ? "
+                "WHERE node_id = ?",
+                [document["name"], document["base_url"], document["role"], json.dumps(signed, ensure_ascii=False),
+                 fingerprint(document), to_iso(now), node_id],
+            )
+            self._bump_serial()
+            self.audit.append(actor=actor, action="peer.identity", target=node_id,
+                              detail={"serial": document["serial"], "fingerprint": fingerprint(document)}, at=now)
+        return self.get(node_id)
+
+    # -- reads ------------------------------------------------------------
+    def get(self, node_id: str, include_removed: bool = False) -> Peer | None:
+        row = self.db.execute(
+            "SELECT node_id, name, base_url, role, identity, fingerprint, added_at, removed_at FROM peers "
+            "WHERE node_id = ?", [node_id.upper()]).fetchone()
+        if not row or (row[7] is not None and not include_removed):
+            return None
+        return Peer(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], row[6], row[7])
+
+    def require(self, node_id: str) -> Peer:
+        peer = self.get(node_id)
+        if peer is None:
+            raise NotFound(f"{node_id} is not a peer of this node", fields={"peer": "not a peer"})
+        return peer
+
+    def active(self) -> list[Peer]:
+        rows = self.db.execute("SELECT node_id FROM peers WHERE removed_at IS NULL ORDER BY node_id").fetchall()
+        return [self.get(r[0]) for r in rows]
+
+    def states(self) -> dict[str, dict]:
+        rows = self.db.execute("SELECT * FROM peer_state").fetchall()
+        columns = [c[0] for c in self.db.execute("SELECT * FROM peer_state LIMIT 0").description]
+        return {r[0]: dict(zip(columns, r)) for r in rows}
+
+    def serial(self) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'peers_serial'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _bump_serial(self) -> None:
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES ('peers_serial', '1') "
+            "ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+
+
+class TrustIndex:
+    """Signing keys of active peers by kid, rebuilt whenever the peer list changes."""
+
+    def __init__(self):
+        self._serial = -1
+        self._by_kid: dict[str, tuple[str, object]] = {}
+        self._peers: dict[str, Peer] = {}
+
+    def refresh(self, registry: PeerRegistry) -> "TrustIndex":
+        serial = registry.serial()
+        if serial != self._serial:
+            by_kid, peers = {}, {}
+            for peer in registry.active():
+                peers[peer.node_id] = peer
+                for kid, info in peer.keys().items():
+                    if info.use == SIG:
+                        by_kid[kid] = (peer.node_id, info)
+            self._by_kid, self._peers, self._serial = by_kid, peers, serial
+        return self
+
+    def peer_for_kid(self, kid: str) -> tuple[str, object] | None:
+        return self._by_kid.get(kid)
+
+    def peer(self, node_id: str) -> Peer | None:
+        return self._peers.get(node_id)
+
+    def peers(self) -> list[Peer]:
+        return list(self._peers.values())
+
+
+class NonceStore:
+    """Nonces seen inside the request window (RFC 9421 ``nonce``); a repeat is a replay."""
+
+    def __init__(self, db: sqlite_utils.Database, window_seconds: int):
+        self.db = db
+        self.window = window_seconds
+
+    def remember(self, keyid: str, nonce: str, created: int) -> bool:
+        with write_transaction(self.db):
+            cursor = self.db.execute("INSERT OR IGNORE INTO nonces (keyid, nonce, created) VALUES (?, ?, ?)",
+                                     [keyid, nonce, int(created)])
+            if created % 64 == 0:
+                self.db.execute("DELETE FROM nonces WHERE created < ?", [int(created) - 2 * self.window])
+        return cursor.rowcount == 1
