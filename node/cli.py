@@ -421,6 +421,112 @@ def keys_list(data_dir):
                    + (f" revoked {info.revoked_at}" if info.revoked_at else ""))
 
 
+# -- sharing policy ---------------------------------------------------------------
+@main.group()
+def policy():
+    """The sharing policy: check, explain, apply."""
+
+
+def policy_issues_or_exit(path: Path):
+    from policies import check_policy
+
+    issues = check_policy(path)
+    if issues:
+        for issue in issues:
+            click.secho(str(issue), fg="red", err=True)
+        fail(f"{path}: {len(issues)} problem(s); the policy in force is unchanged")
+
+
+@policy.command("check")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def policy_check(file):
+    """Validate a policy file; report every problem with file, line and key."""
+    from policies import load_policy
+
+    policy_issues_or_exit(file)
+    loaded = load_policy(file)
+    click.echo(f"{file}: ok ({len(loaded.group_names)} groups, {len(loaded.rule_names)} rules, {loaded.digest[:19]})")
+
+
+@policy.command("explain")
+@DATA_DIR
+@click.option("--record", "ref", required=True, help="National reference (or uid) of one of this node's denials.")
+@click.option("--peer", required=True, help="Peer node id.")
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Explain with this policy file instead of the one in force.")
+def policy_explain(data_dir, ref, peer, policy_file):
+    """Show the rules that match, the decision, and the exact view PEER would receive."""
+    from policies import load_policy
+
+    rt = runtime_for(data_dir)
+    row = rt.db().execute("SELECT doc FROM denials WHERE origin = ? AND (ref = ? OR uid = ?)",
+                          [rt.node_id, ref, ref]).fetchone()
+    if not row:
+        fail(f"no denial of this node with reference or uid {ref!r}")
+    if policy_file:
+        policy_issues_or_exit(policy_file)
+    chosen = load_policy(policy_file) if policy_file else rt.policies.current()
+    result = chosen.explain(json.loads(row[0]), "denial", peer.upper())
+    click.echo(f"policy {result['policy']['source']} ({result['policy']['digest'][:19]})")
+    click.echo(f"peer {result['peer']} is in groups: {', '.join(result['peer_groups']) or '(none)'}")
+    for rule in result["rules"]:
+        mark = "MATCH" if rule["matched"] else "     "
+        why = "" if rule["matched"] else f"  ({'; '.join(rule['why_not'])})"
+        click.echo(f"  {mark} line {rule['line']:>3}  {rule['name']} -> {rule['action']}{why}")
+    decision = result["decision"]
+    click.echo(f"decision: {decision.get('action')}" + (f" ({decision.get('answer_level')})" if decision.get("answer_level") else "")
+               + f" - {decision.get('reason', '')}")
+    click.echo("view the peer would receive:")
+    click.echo(json.dumps(result["view"], indent=2, ensure_ascii=False) if result["view"] else "  (nothing)")
+
+
+@policy.command("apply")
+@DATA_DIR
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Only show what would change, per peer.")
+def policy_apply(data_dir, file, dry_run):
+    """Put a policy in force: newly eligible records are pushed, others withdrawn by tombstone."""
+    from policies import load_policy
+
+    from . import policy_admin
+
+    policy_issues_or_exit(file)
+    rt = runtime_for(data_dir)
+    if dry_run:
+        result = policy_admin.plan(rt.db(), rt.node_id, load_policy(file))
+    else:
+        result = policy_admin.apply(rt.db(), rt.node_id, rt.data_dir, file, actor=actor())
+    click.echo(("would apply" if dry_run else "applied") + f" {file} ({result.digest[:19]})")
+    click.echo(f"  {'peer':8} {'shared':>8} {'new':>8} {'updated':>8} {'withdrawn':>9}")
+    for impact in result.impacts:
+        click.echo(f"  {impact.peer:8} {impact.shared:>8} {impact.newly_shared:>8} {impact.updated:>8} {impact.withdrawn:>9}")
+    if not dry_run:
+        click.echo(f"  {len(result.affected_uids)} record(s) queued for re-delivery; a running node sends them within seconds")
+
+
+@main.command()
+@DATA_DIR
+@click.option("--peer", required=True, help="Peer node id.")
+@click.option("--record", "ref", default=None, help="Only this reference or uid.")
+@click.option("--limit", type=int, default=50, show_default=True)
+def disclosures(data_dir, peer, ref, limit):
+    """What a peer received from this node: record, version, view, when and how."""
+    rt = runtime_for(data_dir)
+    sql = ("SELECT d.at, d.channel, d.kind, d.uid, coalesce(n.ref, ''), d.version, d.view_hash FROM disclosures d "
+           "LEFT JOIN denials n ON n.uid = d.uid WHERE d.peer = ?")
+    args: list = [peer.upper()]
+    if ref:
+        sql += " AND (d.uid = ? OR n.ref = ?)"
+        args += [ref, ref]
+    sql += " ORDER BY d.id DESC LIMIT ?"
+    args.append(limit)
+    rows = rt.db().execute(sql, args).fetchall()
+    if not rows:
+        click.echo(f"nothing was disclosed to {peer.upper()}" + (f" about {ref}" if ref else ""))
+    for at, channel, kind, uid, reference, version, vhash in rows:
+        click.echo(f"{at}  {channel:5} {kind:9} {reference or uid:22} v{version}  view {vhash[:12]}")
+
+
 # -- audit, backup, jobs ---------------------------------------------------------
 @main.group()
 def audit():

@@ -51,10 +51,11 @@ def serve(data_dir, *, host: str | None = None, port: int | None = None, ready=N
     stopping = threading.Event()
 
     def stop(signum, frame):
+        # waitress leaves its loop on SystemExit and finishes the requests in flight.
         if not stopping.is_set():
             stopping.set()
             log.info("stopping (signal %s)", signum)
-            server.close()
+            raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -67,10 +68,8 @@ def serve(data_dir, *, host: str | None = None, port: int | None = None, ready=N
         ready(server)
     try:
         server.run()
-    except (OSError, ValueError):
-        if not stopping.is_set():
-            raise
     finally:
+        server.close()
         for stopper in app.extensions.get("cordon_stoppers", []):
             stopper()
         scheduler.shutdown(wait=False)

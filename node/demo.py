@@ -1,0 +1,201 @@
+"""``make demo``: a local federation of three nodes (Malta, Germany, Tunisia) on loopback.
+
+Each node gets its own data directory under ``.demo/``, keys, sample
+denials and licences with multilingual party names, an API client and the
+demo sharing policy; the nodes are peered with each other (fingerprints
+confirmed, as an administrator would) and served by ``cordon serve``.
+The script prints the URLs and ready tokens, shows records crossing, and
+stops all three nodes cleanly on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+NODES = [("MT", "Malta", 8701), ("DE", "Germany", 8702), ("TN", "Tunisia", 8703)]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def choose_ports() -> list[int]:
+    ports = [p for _, _, p in NODES]
+    if all(port_free(p) for p in ports):
+        return ports
+    chosen = []
+    for _ in NODES:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            chosen.append(sock.getsockname()[1])
+    return chosen
+
+
+def prepare(base: Path, ports: list[int]) -> dict:
+    from .clients import ClientRegistry
+    from .config import Settings
+    from .datadir import initialise
+    from .denials import DenialRegistry
+    from .importer import run_import
+    from .licences import LicenceRegistry
+    from .peers import PeerRegistry
+    from .policy_admin import apply as apply_policy
+    from .policy_store import shipped_policy
+    from .runtime import NodeRuntime
+    from .samples import demo_denials, licences
+    from .timestamps import utc_now
+
+    now = utc_now()
+    info = {}
+    for (node_id, name, _), port in zip(NODES, ports):
+        data_dir = base / node_id.lower()
+        keyring = initialise(data_dir, Settings(node_id=node_id, name=name, base_url=f"http://127.0.0.1:{port}"), now)
+        info[node_id] = {"dir": data_dir, "port": port, "name": name, "identity": keyring.signed_identity(),
+                         "fingerprint": keyring.fingerprint()}
+    for node_id, node in info.items():
+        runtime = NodeRuntime(node["dir"])
+        db = runtime.db()
+        registry = PeerRegistry(db, node_id)
+        for other_id, other in info.items():
+            if other_id != node_id:
+                registry.add(other["identity"], other["fingerprint"], actor="demo")
+        apply_policy(db, node_id, node["dir"], shipped_policy("examples/mediterranean-demo.yaml"), actor="demo")
+        denials = DenialRegistry(db, node_id)
+        rows = ((i, d) for i, d in enumerate(demo_denials(node_id), start=1))
+        report = run_import(db, rows, lambda row: denials.import_one(row, actor="demo"))
+        for rejection in report.rejected:
+            print(f"  {node_id}: sample denial {rejection.line} rejected: {rejection.reason}")
+        licence_registry = LicenceRegistry(db, node_id)
+        rows = ((i, d) for i, d in enumerate(licences(5, node_id, seed=3), start=1))
+        report = run_import(db, rows, lambda row: licence_registry.import_one(row, actor="demo"))
+        for rejection in report.rejected:
+            print(f"  {node_id}: sample licence {rejection.line} rejected: {rejection.reason}")
+        client, secret = ClientRegistry(db).create("demo", ["read", "publish", "customs", "admin", "coordinator"],
+                                                   actor="demo")
+        node["client"] = (client.client_id, secret)
+        runtime.close()
+    return info
+
+
+def start(info: dict) -> dict[str, subprocess.Popen]:
+    procs = {}
+    for node_id, node in info.items():
+        log = open(node["dir"] / "node.log", "ab")
+        procs[node_id] = subprocess.Popen(
+            [sys.executable, "-m", "node.cli", "serve", "--data-dir", str(node["dir"])],
+            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+    for node_id, node in info.items():
+        url = f"http://127.0.0.1:{node['port']}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if procs[node_id].poll() is not None:
+                raise SystemExit(f"node {node_id} failed to start; see {node['dir'] / 'node.log'}")
+            try:
+                if requests.get(url + "/healthz", timeout=0.5).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.1)
+        node["url"] = url
+    return procs
+
+
+def token(node: dict) -> str:
+    response = requests.post(node["url"] + "/oauth/token", data={"grant_type": "client_credentials"},
+                             auth=node["client"], timeout=10)
+    response.raise_for_status()
+    return response.json()["access_token"]
+
+
+def counts(node: dict, bearer: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    cursor = None
+    while True:
+        params = {"limit": 500, **({"cursor": cursor} if cursor else {})}
+        page = requests.get(node["url"] + "/api/v1/denials", params=params,
+                            headers={"Authorization": "Bearer " + bearer}, timeout=10).json()
+        for doc in page["items"]:
+            out[doc["origin"]] = out.get(doc["origin"], 0) + 1
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return out
+
+
+def main() -> None:
+    os.umask(0o077)
+    base = ROOT / ".demo"
+    if base.exists():
+        shutil.rmtree(base)
+    base.mkdir(mode=0o700)
+    ports = choose_ports()
+    print("Setting up a local federation of three Cordon nodes in .demo/ ...", flush=True)
+    info = prepare(base, ports)
+    procs = start(info)
+
+    def stop_all(*_):
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for node_id, proc in procs.items():
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        print("\nAll three nodes stopped. Their data stays in .demo/ until the next `make demo`.")
+        sys.exit(0)
+
+    signal.signal(signal.SIGINT, stop_all)
+    signal.signal(signal.SIGTERM, stop_all)
+
+    tokens = {node_id: token(node) for node_id, node in info.items()}
+    print()
+    for node_id, node in info.items():
+        print(f"{node_id} {node['name']:8} {node['url']}   data: .demo/{node_id.lower()}   log: .demo/{node_id.lower()}/node.log")
+        print(f"   API token (valid {15} min): {tokens[node_id]}")
+        print(f"   client: {node['client'][0]} / {node['client'][1]}")
+        print(f"   fingerprint: {node['fingerprint']}")
+    print()
+    print("Records crossing (denials held by each node, by origin):")
+    deadline = time.monotonic() + 30
+    while True:
+        table = {node_id: counts(node, tokens[node_id]) for node_id, node in info.items()}
+        if all(len(c) == len(info) for c in table.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    for node_id, by_origin in table.items():
+        print(f"   {node_id} holds " + ", ".join(f"{origin}: {n}" for origin, n in sorted(by_origin.items())))
+    mt = info["MT"]
+    print()
+    print("Try it:")
+    print(f"   curl -H 'Authorization: Bearer {tokens['DE']}' '{info['DE']['url']}/api/v1/denials?origin=MT&limit=2'")
+    print(f"   curl {mt['url']}/api/v1/openapi.json")
+    print(f"   .venv/bin/cordon peers list --data-dir .demo/mt")
+    print(f"   .venv/bin/cordon policy explain --record MT/DEN/2026/0001 --peer TN --data-dir .demo/mt")
+    print()
+    print("Press Ctrl-C to stop all three nodes.", flush=True)
+    while True:
+        for node_id, proc in procs.items():
+            if proc.poll() is not None:
+                print(f"node {node_id} exited with {proc.returncode}; see .demo/{node_id.lower()}/node.log")
+                stop_all()
+        time.sleep(1)
+
+
+if __name__ == "__main__":
+    main()
