@@ -36,7 +36,7 @@ MAX_SAFE_INTEGER = 2**53 - 1
 MAX_DEPTH = 64
 
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
-_ASTRAL_UTF8 = re.compile(b"[\xf0-\xf4]")
+_BELOW_ASTRAL_LEAD = bytes(range(0xF0))  # deleting these leaves only 4-byte UTF-8 lead bytes
 _fast_encode = json.JSONEncoder(
     ensure_ascii=False,
     sort_keys=True,
@@ -75,12 +75,7 @@ def parse_canonical(data: bytes):
         raise NotCanonical("canonical JSON must be given as bytes")
     data = bytes(data)
     try:
-        value = json.loads(
-            data.decode("utf-8"),
-            parse_float=_refuse_number,
-            parse_constant=_refuse_number,
-            parse_int=_safe_int,
-        )
+        value = _strict_decode(data.decode("utf-8"))
     except NotCanonical:
         raise
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -88,7 +83,7 @@ def parse_canonical(data: bytes):
     # json.loads yields only str names and JSON types, and _safe_int bounds
     # integers, so without 4-byte UTF-8 sequences (astral characters) the C
     # encoder gives the canonical form directly.
-    if _ASTRAL_UTF8.search(data):
+    if data.translate(None, _BELOW_ASTRAL_LEAD):
         encoded = canonical_bytes(value)
     else:
         try:
@@ -109,6 +104,13 @@ def _safe_int(text: str) -> int:
 
 def _refuse_number(_text):
     raise NotCanonical("floating point and non-finite numbers are not allowed")
+
+
+_strict_decode = json.JSONDecoder(
+    parse_float=_refuse_number,
+    parse_constant=_refuse_number,
+    parse_int=_safe_int,
+).decode
 
 
 def _validate(obj) -> bool:

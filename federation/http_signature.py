@@ -74,6 +74,12 @@ NONCE_BYTES = 16
 _NONCE_RE = re.compile(r"\A[A-Za-z0-9_-]{22,128}\Z")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _INTEGER_RE = re.compile(r"-?[0-9]{1,15}")
+_PRINTABLE_RE = re.compile(r"[\x20-\x7e]*")
+_KEY_RE = re.compile(r"[a-z*][a-z0-9_\-.*]*")
+_STRING_RE = re.compile(r'"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"')
+_TOKEN_RE = re.compile(r"[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*")
+_BYTES_RE = re.compile(r":([A-Za-z0-9+/=]*):")
+_UNESCAPE_RE = re.compile(r"\\(.)")
 
 
 class NonceRegistry(Protocol):
@@ -233,11 +239,11 @@ def _component(name, method, url, fields) -> str:
         if name != name.lower():
             raise MalformedMessage("field names are covered in lowercase")
         return _joined(fields, name)
-    parts = urlsplit(url)
     if name == "@method":
         return method
     if name == "@target-uri":
         return url
+    parts = urlsplit(url)
     if name == "@authority":
         host = (parts.hostname or "").lower()
         if ":" in host:
@@ -290,7 +296,7 @@ def serialize_item(value) -> str:
     if isinstance(value, Token):
         return str(value)
     if isinstance(value, str):
-        if any(not 0x20 <= ord(char) <= 0x7E for char in value):
+        if not _PRINTABLE_RE.fullmatch(value):
             raise ValueError("structured field strings are printable ASCII")
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, (bytes, bytearray)):
@@ -316,10 +322,6 @@ def parse_dictionary(text: str) -> dict:
 
 
 class _Parser:
-    _KEY_FIRST = set("abcdefghijklmnopqrstuvwxyz*")
-    _KEY_REST = _KEY_FIRST | set("0123456789_-.")
-    _TCHAR = set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ:/")
-
     def __init__(self, text: str):
         if not isinstance(text, str) or not text.isascii():
             raise MalformedMessage("structured field must be ASCII text")
@@ -358,12 +360,14 @@ class _Parser:
             self.pos += 1
 
     def _key(self) -> str:
-        if self._peek() not in self._KEY_FIRST or not self._peek():
-            self._fail("expected a key")
-        start = self.pos
-        while self._peek() and self._peek() in self._KEY_REST:
-            self.pos += 1
-        return self.text[start : self.pos]
+        return self._match(_KEY_RE, "expected a key").group()
+
+    def _match(self, pattern, what):
+        match = pattern.match(self.text, self.pos)
+        if match is None:
+            self._fail(what)
+        self.pos = match.end()
+        return match
 
     def _params(self) -> dict:
         params: dict = {}
@@ -406,45 +410,20 @@ class _Parser:
         self._fail("expected an item")
 
     def _integer(self) -> int:
-        match = _INTEGER_RE.match(self.text, self.pos)
-        if match is None:
-            self._fail("bad integer")
-        self.pos = match.end()
+        value = int(self._match(_INTEGER_RE, "bad integer").group())
         if self._peek() == ".":
             self._fail("decimals are not supported")
-        return int(match.group())
+        return value
 
     def _string(self) -> str:
-        self.pos += 1
-        out = []
-        while self.pos < len(self.text):
-            char = self.text[self.pos]
-            self.pos += 1
-            if char == "\\":
-                nxt = self._peek()
-                if nxt not in ('"', "\\"):
-                    self._fail("bad escape in string")
-                out.append(nxt)
-                self.pos += 1
-            elif char == '"':
-                return "".join(out)
-            elif not 0x20 <= ord(char) <= 0x7E:
-                self._fail("bad character in string")
-            else:
-                out.append(char)
-        self._fail("unterminated string")
+        return _UNESCAPE_RE.sub(r"\1", self._match(_STRING_RE, "bad string").group(1))
 
     def _bytes(self) -> bytes:
-        end = self.text.find(":", self.pos + 1)
-        if end < 0:
-            self._fail("unterminated byte sequence")
-        chunk = self.text[self.pos + 1 : end]
+        chunk = self._match(_BYTES_RE, "bad byte sequence").group(1)
         try:
-            value = base64.b64decode(chunk, validate=True)
+            return base64.b64decode(chunk, validate=True)
         except (binascii.Error, ValueError):
             self._fail("byte sequence is not base64")
-        self.pos = end + 1
-        return value
 
     def _boolean(self) -> bool:
         value = self.text[self.pos + 1 : self.pos + 2]
@@ -454,11 +433,7 @@ class _Parser:
         return value == "1"
 
     def _token(self) -> Token:
-        start = self.pos
-        self.pos += 1
-        while self._peek() and self._peek() in self._TCHAR:
-            self.pos += 1
-        return Token(self.text[start : self.pos])
+        return Token(self._match(_TOKEN_RE, "bad token").group())
 
 
 __all__ = [

@@ -29,6 +29,8 @@ from the origin's trusted identity document) or None.
 
 from __future__ import annotations
 
+import functools
+
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
@@ -45,8 +47,7 @@ def sign_record(view: dict, signing_key: SigningKey, kid: str, now) -> str:
     """Sign the canonical JSON of ``view``; ``now`` is an aware datetime or unix seconds."""
     if not isinstance(view, dict):
         raise TypeError("a record view is a dict")
-    header = canonical_bytes({"alg": ALG, "iat": unix_seconds(now), "kid": kid, "typ": TYP})
-    signing_input = (b64u_encode(header) + "." + b64u_encode(canonical_bytes(view))).encode("ascii")
+    signing_input = (_encoded_header(kid, unix_seconds(now)) + "." + b64u_encode(canonical_bytes(view))).encode("ascii")
     signature = signing_key.sign(signing_input).signature
     return signing_input.decode("ascii") + "." + b64u_encode(signature)
 
@@ -56,14 +57,7 @@ def verify_record(jws: str, key_lookup) -> tuple[dict, dict]:
     if not isinstance(jws, str) or not jws.isascii() or jws.count(".") != 2:
         raise MalformedMessage("record signature is not a compact JWS")
     header_part, payload_part, signature_part = jws.split(".")
-    header = parse_canonical(b64u_decode(header_part))
-    if not isinstance(header, dict) or header.keys() != _HEADER_FIELDS:
-        raise MalformedMessage("JWS header must have exactly alg, iat, kid and typ")
-    if header["alg"] != ALG or header["typ"] != TYP:
-        raise MalformedMessage("JWS alg must be EdDSA and typ %s" % TYP)
-    kid, iat = header["kid"], header["iat"]
-    if not isinstance(kid, str) or type(iat) is not int or iat < 0:
-        raise MalformedMessage("JWS kid must be a string and iat non-negative integer seconds")
+    kid, iat = _decoded_header(header_part)
 
     key = key_lookup(kid)
     if key is None or key.use != SIG:
@@ -85,7 +79,29 @@ def verify_record(jws: str, key_lookup) -> tuple[dict, dict]:
     view = parse_canonical(b64u_decode(payload_part))
     if not isinstance(view, dict):
         raise NotCanonical("record payload is not a JSON object")
-    return view, header
+    return view, {"alg": ALG, "iat": iat, "kid": kid, "typ": TYP}
+
+
+# Items of one batch share their header (same signer, same second), so both
+# directions keep a small cache of encoded and decoded headers.
+
+
+@functools.lru_cache(maxsize=256)
+def _encoded_header(kid: str, iat: int) -> str:
+    return b64u_encode(canonical_bytes({"alg": ALG, "iat": iat, "kid": kid, "typ": TYP}))
+
+
+@functools.lru_cache(maxsize=256)
+def _decoded_header(header_part: str) -> tuple[str, int]:
+    header = parse_canonical(b64u_decode(header_part))
+    if not isinstance(header, dict) or header.keys() != _HEADER_FIELDS:
+        raise MalformedMessage("JWS header must have exactly alg, iat, kid and typ")
+    if header["alg"] != ALG or header["typ"] != TYP:
+        raise MalformedMessage("JWS alg must be EdDSA and typ %s" % TYP)
+    kid, iat = header["kid"], header["iat"]
+    if not isinstance(kid, str) or type(iat) is not int or iat < 0:
+        raise MalformedMessage("JWS kid must be a string and iat non-negative integer seconds")
+    return kid, iat
 
 
 __all__ = ["ALG", "TYP", "sign_record", "verify_record"]
