@@ -202,6 +202,24 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0004_screening",
+        """
+        CREATE TABLE party_names (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL,
+            party INTEGER NOT NULL,
+            role TEXT NOT NULL,
+            text TEXT NOT NULL,
+            forms TEXT
+        );
+        CREATE INDEX party_names_uid ON party_names (uid);
+        CREATE TABLE index_feed (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            uid TEXT NOT NULL
+        );
+        """,
+    ),
 ]
 
 
