@@ -49,7 +49,8 @@ class Policy:
                 known |= rule.peer_set
         self._anyone = self._table(None)
         self._by_peer = {peer: self._table(peer) for peer in known}
-        self._outcomes: dict[tuple, Outcome] = {}
+        # record type -> bitmask of matching rule indexes -> outcome
+        self._outcomes: dict[str, dict[int, Outcome]] = {rt: {} for rt in RECORD_TYPES}
 
     def _table(self, peer: str | None) -> dict[str, tuple[Rule, ...]]:
         return {
@@ -74,13 +75,16 @@ class Policy:
             raise UnknownRecordType(
                 f"unknown record type {record_type!r}; one of: {', '.join(RECORD_TYPES)}"
             )
-        matched = [rule for rule in candidates if rule.matches_record(record, record_type)]
-        key = (record_type, *[rule.index for rule in matched])
-        outcome = self._outcomes.get(key)
+        matched = 0
+        for rule in candidates:
+            if rule.matches_record(record, record_type):
+                matched |= 1 << rule.index
+        outcomes = self._outcomes[record_type]
+        outcome = outcomes.get(matched)
         if outcome is None:
-            outcome = settle(matched, record_type)
-            if len(self._outcomes) < _OUTCOME_CACHE_LIMIT:
-                self._outcomes[key] = outcome
+            outcome = settle([r for r in candidates if matched >> r.index & 1], record_type)
+            if len(outcomes) < _OUTCOME_CACHE_LIMIT:
+                outcomes[matched] = outcome
         return Decision(outcome, record_type, peer)
 
     def explain(self, record: dict, record_type: str, peer: str) -> dict[str, Any]:

@@ -32,13 +32,21 @@ def brief(values: Iterable[Any], limit: int = 8) -> str:
 
 
 def _in(value: Any, allowed: frozenset[str]) -> bool:
-    return isinstance(value, str) and value in allowed
+    """``value`` is one of ``allowed`` (unhashable values never are)."""
+    try:
+        return value in allowed
+    except TypeError:
+        return False
 
 
 def _any_in(values: Any, allowed: frozenset[str]) -> bool:
+    """``values`` is a list or tuple holding at least one of ``allowed``."""
     if not isinstance(values, (list, tuple)):
         return False
-    return any(isinstance(v, str) and v in allowed for v in values)
+    try:
+        return not allowed.isdisjoint(values)
+    except TypeError:  # unhashable items: look at the strings one by one
+        return any(isinstance(v, str) and v in allowed for v in values)
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,22 +74,29 @@ class Rule:
         return self.peer_set is None or peer in self.peer_set
 
     def matches_record(self, record: dict, record_type: str) -> bool:
-        """Every record condition holds (record type and peer are indexed)."""
+        """Every record condition holds (record type and peer are indexed).
+
+        The same tests as ``_in`` / ``_any_in`` (used by ``why_not``), inlined
+        on the fast path with the same results.
+        """
         get = record.get
-        if self.sensitivity is not None and not _in(get("sensitivity"), self.sensitivity):
-            return False
-        if self.status is not None and not _in(get("status"), self.status):
+        try:
+            if self.sensitivity is not None and get("sensitivity") not in self.sensitivity:
+                return False
+            if self.status is not None and get("status") not in self.status:
+                return False
+            if self.licence_types is not None and get("type") not in self.licence_types:
+                return False
+            if self.destinations is not None and record_type == DENIAL:
+                if get("destination_country") not in self.destinations:
+                    return False
+        except TypeError:
             return False
         if self.regimes is not None and not _any_in(get("regimes"), self.regimes):
             return False
-        if self.destinations is not None:
-            if record_type == DENIAL:
-                if not _in(get("destination_country"), self.destinations):
-                    return False
-            elif not _any_in(get("destinations"), self.destinations):
+        if self.destinations is not None and record_type != DENIAL:
+            if not _any_in(get("destinations"), self.destinations):
                 return False
-        if self.licence_types is not None and not _in(get("type"), self.licence_types):
-            return False
         return True
 
     def matches(self, record: dict, record_type: str, peer: str) -> bool:

@@ -34,8 +34,14 @@ ALL_LINE_FIELDS = frozenset(LINE_FIELDS)
 ALL_ROLES = frozenset(PARTY_ROLES)
 
 
+_ATOMS = frozenset({str, int, float, bool, type(None)})
+
+
 def copy_value(value: Any) -> Any:
     """Deep copy of JSON-like data (dicts, lists, scalars)."""
+    kind = type(value)
+    if kind in _ATOMS:
+        return value
     if isinstance(value, dict):
         return {key: copy_value(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
