@@ -99,6 +99,7 @@ class Policy:
                     "line": rule.line,
                     "action": rule.action,
                     "answer_level": rule.answer_level,
+                    "view": rule.view_name or ("(inline)" if rule.projections else None),
                     "matched": not why_not,
                     "why_not": why_not,
                 }

@@ -50,7 +50,10 @@ def describe(node: Node) -> str:
         return f"the number {node.value}"
     if tag == BOOL_TAG:
         return f"the boolean {node.value}"
-    return f"the string {node.value!r}"
+    if tag == STR_TAG:
+        return f"the string {node.value!r}"
+    short = tag.removeprefix(_TAG)
+    return f"a value tagged {short!r} ({node.value!r})"
 
 
 def suggestion(word: str, choices: Iterable[str]) -> str:

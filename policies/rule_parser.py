@@ -16,6 +16,7 @@ from .inbound import InboundEntry
 from .reader import Reader, describe, join, line_of, listing, suggestion
 from .rules import ANSWER, DETAIL, HIT, SHARE, WITHHOLD, Rule
 from .view_parser import ViewDef, parse_view
+from .views import Projection
 from .vocabulary import (
     ACTIONS,
     ALL_STATUSES,
@@ -143,7 +144,14 @@ def _view_name(body: dict[str, tuple[Node, Node]]) -> str | None:
     return None
 
 
-def _rule_view(r, body, path, action, level, views):
+def _rule_view(
+    r: Reader,
+    body: dict[str, tuple[Node, Node]],
+    path: str,
+    action: str | None,
+    level: str | None,
+    views: dict[str, ViewDef | None],
+) -> dict[str, Projection] | None:
     """The rule's projections per record type, or None if it shows nothing."""
     key = join(path, "view")
     shows = action == SHARE or (action == ANSWER and level == DETAIL)
@@ -188,11 +196,10 @@ def _match(r: Reader, node: Node, path: str, table: GroupTable) -> dict | None:
     if body is None:
         return None
 
-    def pick(key, allowed, what):
+    def pick(key: str, allowed: tuple[str, ...], what: str) -> list[tuple[str, Node]] | None:
         if key not in body:
             return None
-        found = choices(r, body[key][1], join(path, key), allowed, what)
-        return None if found is None else found
+        return choices(r, body[key][1], join(path, key), allowed, what)
 
     record_types = pick("record_type", RECORD_TYPES, "record type")
     regimes = pick("regimes", REGIMES, "regime")
@@ -250,7 +257,14 @@ def _match(r: Reader, node: Node, path: str, table: GroupTable) -> dict | None:
     )
 
 
-def _status_types(r, body, path, status, types, explicit) -> set[str]:
+def _status_types(
+    r: Reader,
+    body: dict[str, tuple[Node, Node]],
+    path: str,
+    status: list[tuple[str, Node]],
+    types: set[str],
+    explicit: bool,
+) -> set[str]:
     """Check statuses against the record types; narrow implicit types."""
     key = join(path, "status")
     for value, item in status:
@@ -289,7 +303,9 @@ def parse_inbound(r: Reader, node: Node, table: GroupTable) -> list[InboundEntry
     return entries
 
 
-def _inbound_entry(r, node, path, table, first) -> InboundEntry | None:
+def _inbound_entry(
+    r: Reader, node: Node, path: str, table: GroupTable, first: dict[str, int]
+) -> InboundEntry | None:
     before = len(r.issues)
     body = r.mapping(node, path, INBOUND_KEYS, required=("name", "record_types", "max_bytes"))
     if body is None:

@@ -10,12 +10,13 @@ rules, and the input record is never changed.
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from policies import KEPT_FIELDS, parse_policy
+from policies import KEPT_FIELDS, PolicyInvalid, parse_policy
 from policies.vocabulary import (
     FIELDS,
     LICENCE_TYPES,
@@ -314,3 +315,30 @@ def test_views_never_leak_what_the_decision_withholds(spec, generated, peer):
         report = policy.explain(rec, record_type, peer)
         assert [r["name"] for r in report["rules"] if r["matched"]] == list(decision.rules)
         assert report["view"] == view
+
+
+# --- the parser never fails with anything but PolicyInvalid -------------------------------
+
+SHIPPED_TEXT = (Path(__file__).resolve().parent.parent / "policies" / "examples" / "eu-dual-use.yaml").read_text()
+TOKENS = [
+    "version: 1\n", "rules:\n", "  - ", "name: r\n", "match: {}\n", "action: share\n", "view: v\n",
+    "groups:\n", "  eu: [DE]\n", "views:\n", "  v: {redact: []}\n", "include: [eu]\n", "&a ", "*a",
+    "<<: ", "? [x]\n: y\n", "!!binary aGk=\n", "!custom x\n", "[", "]", "{", "}", ":", "- ", "\t",
+    "null\n", "~\n", "NO\n", "0x10\n", "'\n", '"\n', "---\n", "\n", "    ", "peer_group: eu\n",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(st.sampled_from(TOKENS), max_size=40),
+    cut=st.integers(0, len(SHIPPED_TEXT)),
+    insert=st.sampled_from(TOKENS),
+)
+def test_parser_only_ever_raises_policy_invalid(pieces, cut, insert):
+    for text in ("".join(pieces), SHIPPED_TEXT[:cut] + insert + SHIPPED_TEXT[cut:]):
+        try:
+            parse_policy(text, "fuzz.yaml")
+        except PolicyInvalid as exc:
+            assert exc.issues
+            for issue in exc.issues:
+                assert issue.file == "fuzz.yaml" and issue.line >= 1 and issue.key and issue.message
