@@ -16,12 +16,15 @@ from pathlib import Path
 from flask import Flask, Response, current_app, jsonify
 
 from . import error_responses
-from .api import audit_routes, denial_routes, federation_routes, licence_routes
+from .api import audit_routes, denial_routes, federation_routes, licence_routes, screening_routes
 from .api.catalogue import ApiCatalogue
 from .api.openapi_document import document_view
 from .config import Settings
 from .events import ChangeEvents
 from .exchange import Exchange, PushWorker
+from .indexer import NameIndexer
+from .live_query import LiveQuery
+from .screening_service import ScreeningService
 from .oauth import init_oauth, token_response
 from .runtime import NodeRuntime
 
@@ -48,16 +51,20 @@ def create_app(data_dir: str | Path, settings: Settings | None = None) -> Flask:
 
     catalogue = ApiCatalogue()
     app.extensions["cordon_catalogue"] = catalogue
-    for module in (denial_routes, licence_routes, audit_routes):
+    for module in (denial_routes, licence_routes, audit_routes, screening_routes):
         app.register_blueprint(module.register(catalogue))
 
     app.register_blueprint(federation_routes.blueprint(catalogue))
-    exchange = Exchange(runtime)
+    indexer = NameIndexer(runtime)
+    exchange = Exchange(runtime, on_stored=indexer.wake)
     app.extensions["cordon_exchange"] = exchange
+    app.extensions["cordon_live_query"] = LiveQuery(exchange)
     worker = PushWorker(exchange, runtime.settings.push_interval_seconds)
     app.extensions["cordon_events"].subscribe(worker.wake)
-    app.extensions["cordon_workers"] = [worker.start]
-    app.extensions["cordon_stoppers"] = [worker.stop]
+    app.extensions["cordon_events"].subscribe(indexer.wake)
+    app.extensions["cordon_workers"] = [worker.start, indexer.start]
+    app.extensions["cordon_stoppers"] = [worker.stop, indexer.stop]
+    runtime.extensions["screening"] = ScreeningService(runtime)
     runtime.extensions["exchange"] = exchange
 
     app.add_url_rule("/api/v1/openapi.json", "openapi", document_view(catalogue, software_version()))

@@ -527,6 +527,112 @@ def disclosures(data_dir, peer, ref, limit):
         click.echo(f"{at}  {channel:5} {kind:9} {reference or uid:22} v{version}  view {vhash[:12]}")
 
 
+# -- screening ----------------------------------------------------------------------
+def read_party_file(path: Path):
+    """Parties to screen from CSV (name, aliases, country, identifiers); bad rows are reported, not fatal."""
+    import csv
+
+    from .errors import ValidationFailed
+    from .screening_service import parse_parties
+
+    good, bad = [], []
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or "name" not in [f.strip() for f in reader.fieldnames]:
+            fail(f"{path}: the first line must be a header with at least a 'name' column")
+        for row in reader:
+            row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+            names = [row.get("name", "")] + [a.strip() for a in row.get("aliases", "").split(";") if a.strip()]
+            item = {"names": names}
+            if row.get("country"):
+                item["country"] = row["country"]
+            if row.get("identifiers"):
+                item["identifiers"] = [{"scheme": p.split(":", 1)[0].strip(), "value": p.split(":", 1)[1].strip()}
+                                       for p in row["identifiers"].split(";") if ":" in p]
+            try:
+                party = parse_parties(item)[0]
+                party.line = reader.line_num
+                good.append(party)
+            except ValidationFailed as exc:
+                bad.append((reader.line_num, "; ".join(f"{k}: {v}" for k, v in exc.fields.items())))
+    return good, bad
+
+
+@main.command()
+@DATA_DIR
+@click.argument("name", required=False)
+@click.option("--country", default=None, help="Country of the party (ISO alpha-2): raises or lowers scores.")
+@click.option("--file", "party_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="CSV of parties: name, aliases (;-separated), country, identifiers (SCHEME:VALUE;...).")
+@click.option("--live", is_flag=True, help="Also ask every peer, in parallel.")
+@click.option("--threshold", type=float, default=None, help="Alert threshold (default: see docs/screening.md).")
+@click.option("--all", "include_inactive", is_flag=True, help="Also show revoked and expired denials.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full answer as JSON.")
+def screen(data_dir, name, country, party_file, live, threshold, include_inactive, as_json):
+    """Screen a party (or a CSV of parties) against every denial this node can see."""
+    from .errors import ValidationFailed
+    from .jobs import index_names
+    from .screening_service import ScreeningService, parse_parties
+    from .timestamps import utc_now
+
+    if not name and not party_file:
+        fail("give a NAME or --file parties.csv")
+    rt = runtime_for(data_dir)
+    bad = []
+    if party_file:
+        parties, bad = read_party_file(party_file)
+    else:
+        try:
+            parties = parse_parties({"name": name, **({"country": country} if country else {})})
+        except ValidationFailed as exc:
+            fail(f"cannot screen {name!r}: " + "; ".join(f"{k} {v}" for k, v in exc.fields.items()))
+    index_names(rt, utc_now())
+    service = ScreeningService(rt)
+    rt.extensions["screening"] = service
+    results = service.screen(rt.db(), parties, threshold=threshold, include_inactive=include_inactive) if parties else []
+    live_answer = None
+    if live and parties:
+        from .exchange import Exchange
+        from .live_query import LiveQuery
+
+        asker = LiveQuery(Exchange(rt))
+        live_answer = asker.ask(parties, threshold=threshold)
+        asker.stop()
+    if as_json:
+        click.echo(json.dumps({"results": [{"query": p.names, "hits": h} for p, h in zip(parties, results)],
+                               "rejected": [{"line": line, "reason": r} for line, r in bad], "live": live_answer},
+                              indent=2, ensure_ascii=False))
+    else:
+        for party, hits in zip(parties, results):
+            where = f"line {party.line}: " if party.line else ""
+            label = " / ".join(party.names) + (f" ({party.country})" if party.country else "")
+            if not hits:
+                click.echo(f"{where}{label}: no hit")
+                continue
+            click.echo(f"{where}{label}: {len(hits)} hit(s)")
+            for hit in hits:
+                signals = ", ".join(f"{s['name']} {s['contribution']:+.2f}" for s in hit["signals"])
+                click.echo(f"  {hit['score']:.2f} (threshold {hit['threshold']:.2f})  {hit['origin']} {hit['ref']} "
+                           f"[{hit['status']}] {hit['party_role']}: \"{hit['matched_name']}\" "
+                           f"matched \"{hit['query_name']}\"")
+                if signals:
+                    click.echo(f"       signals: {signals}")
+        for line, reason in bad:
+            click.echo(f"line {line}: not screened: {reason}", err=True)
+        if live_answer:
+            click.echo(f"live: answered {sorted(live_answer['answered']) or '-'}, timed out {live_answer['timed_out'] or '-'}, "
+                       f"refused {live_answer['refused'] or '-'}, unreachable {live_answer['unreachable'] or '-'} "
+                       f"({live_answer['elapsed_ms']} ms)")
+            for peer_id, answers in sorted(live_answer["answered"].items()):
+                for answer in answers:
+                    for hit in answer["hits"]:
+                        detail = " (detail shared)" if "record" in hit else ""
+                        click.echo(f"  {peer_id}: hit {hit['ref']} score {hit['score']:.2f} for "
+                                   f"{' / '.join(parties[answer['query']].names)}{detail}")
+    if bad:
+        sys.exit(2)
+
+
 # -- audit, backup, jobs ---------------------------------------------------------
 @main.group()
 def audit():

@@ -16,11 +16,12 @@ import uuid
 import sqlite_utils
 from marshmallow import ValidationError
 
+from . import party_names
 from .audit import AuditLog
 from .database import write_transaction
 from .errors import Conflict, ReadOnlyRecord, ValidationFailed
 from .record_table import RecordTable, content_hash, dumps
-from .schemas import DENIAL_STATUSES, REGIMES, DenialInput, flatten_errors, to_json_doc
+from .schemas import DENIAL_STATUSES, REGIMES, DenialInput, flatten_errors, load_document
 from .timestamps import add_years, parse_iso, to_iso, utc_now
 
 INPUT = DenialInput()
@@ -46,10 +47,9 @@ class DenialRegistry:
         if not isinstance(data, dict):
             raise ValidationFailed("the body must be a JSON object", fields={"body": "expected an object"})
         try:
-            loaded = INPUT.load(data)
+            loaded, doc = load_document(INPUT, data)
         except ValidationError as exc:
             raise ValidationFailed("the denial is not valid", fields=flatten_errors(exc.messages)) from None
-        doc = to_json_doc(INPUT, loaded)
         if "review_due" not in doc:
             doc["review_due"] = add_years(loaded["denied_on"], self.review_years).isoformat()
         return doc
@@ -246,5 +246,6 @@ class DenialRegistry:
             [doc["uid"], *values],
         )
         self.table.keep_version(doc, now)
+        party_names.write(self.db, doc)
         if doc["origin"] == self.node_id:
             self.table.log_change(doc, now)

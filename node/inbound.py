@@ -20,6 +20,7 @@ from federation.batch import Batch, open_batch, verify_item
 from federation.errors import FederationError
 from federation.http_signature import verify_request
 
+from . import party_names
 from .database import write_transaction
 from .denials import party_text
 from .peers import NonceStore, PeerRegistry, TrustIndex
@@ -147,6 +148,7 @@ class RecordIntake:
                 if item.kind == "tombstone":
                     self.db.execute("DELETE FROM denials WHERE uid = ?", [item.uid])
                     self.db.execute("DELETE FROM denial_versions WHERE uid = ?", [item.uid])
+                    party_names.drop(self.db, item.uid)
                     receipt.dropped += 1
                     stored_jws = None
                 else:
@@ -193,4 +195,5 @@ class RecordIntake:
              doc.get("updated_at") or to_iso(now), party_text(doc), content_hash(doc), dumps(doc)])
         self.db.execute("INSERT OR IGNORE INTO denial_versions (uid, version, recorded_at, doc) VALUES (?, ?, ?, ?)",
                         [doc["uid"], doc["version"], to_iso(now), dumps(doc)])
+        party_names.write(self.db, doc)
 

@@ -48,6 +48,18 @@ def purge_nonces(runtime: NodeRuntime, now: dt.datetime) -> dict:
     return {"removed": removed}
 
 
+def index_names(runtime: NodeRuntime, now: dt.datetime) -> dict:
+    """Normalise every stored party name that has no forms yet."""
+    from . import party_names
+
+    total = 0
+    while True:
+        done = party_names.compute_pending(runtime.db(), 2000)
+        total += done
+        if not done:
+            return {"normalised": total}
+
+
 Job = Callable[[NodeRuntime, dt.datetime], dict]
 
 JOBS: dict[str, Job] = {
@@ -55,6 +67,7 @@ JOBS: dict[str, Job] = {
     "pull-peers": pull_peers,
     "push-peers": push_peers,
     "purge-nonces": purge_nonces,
+    "index-names": index_names,
 }
 
 

@@ -17,6 +17,7 @@ from federation.http_signature import verify_request
 from federation.identity import document_keys, verify_rotation
 
 from ..error_responses import error_response
+from .. import live_query
 from ..exchange import request_body
 from ..inbound import PeerRequestRefused, authenticate, record_refusal
 from ..peers import NonceStore, PeerRegistry
@@ -91,6 +92,15 @@ def blueprint(catalogue) -> Blueprint:
         peer = authenticated_peer()
         receipt = exchange().receive_push(peer, request_body(request.get_data(cache=True)), utc_now())
         return jsonify(receipt)
+
+    @api.operation("/query", "POST", summary="Live query: screen parties against this node's own denials "
+                   "(sealed both ways)", tag="federation")
+    def query():
+        peer = authenticated_peer()
+        rt = runtime()
+        body = live_query.open_query(rt, peer, request_body(request.get_data(cache=True)))
+        answer = live_query.answer_query(rt, peer, body, utc_now())
+        return jsonify(live_query.seal_answer(rt, peer, answer))
 
     @api.blueprint.errorhandler(PeerRequestRefused)
     def refused(exc: PeerRequestRefused):

@@ -1,0 +1,164 @@
+"""Live queries between peers (Prüm style): "do you hold denials matching these parties?"
+
+Asking side: :class:`LiveQuery` asks every peer in parallel with a per-peer
+timeout and reports who answered, who timed out, who refused and who was
+unreachable; a slow peer never delays the others beyond its timeout.
+
+Answering side: :func:`answer_query` screens only this node's own active
+records, keeps those the policy lets the asker see (share, or answer), and
+answers hit / no-hit with reference and score, or the policy view where the
+policy says ``detail``. A peer the policy does not let query at all is
+refused before anything is screened, so it learns nothing, not even no-hit.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+
+from federation.batch import open_json, seal_json
+from federation.errors import FederationError
+from federation.peer_client import PeerRefused, PeerUnavailable
+
+from .audit import AuditLog
+from .database import write_transaction
+from .inbound import PeerRequestRefused
+from .outbound import view_hash
+from .screening_service import PartyQuery, parse_parties
+from .timestamps import to_iso
+
+log = logging.getLogger("cordon.live_query")
+
+QUERY_TYPE = "denial"
+
+
+def may_query(policy, peer: str) -> bool:
+    """True if any rule could disclose a denial to this peer (share or answer)."""
+    return any(rule.action in ("share", "answer") and QUERY_TYPE in rule.record_types and rule.applies_to_peer(peer)
+               for rule in policy.rules)
+
+
+def answer_query(runtime, peer_id: str, body: dict, now: dt.datetime) -> dict:
+    policy = runtime.policies.current()
+    if not may_query(policy, peer_id):
+        raise PeerRequestRefused("query_not_allowed", peer_id, status=403)
+    parties = parse_parties({"parties": body.get("parties")})
+    threshold = body.get("threshold")
+    if threshold is not None and not isinstance(threshold, (int, float)):
+        threshold = None
+    service = runtime.extension("screening")
+    db = runtime.db()
+    results = service.screen(db, parties, threshold=threshold, limit=20)
+    answers, ledger = [], []
+    for index, hits in enumerate(results):
+        shown = []
+        for hit in hits:
+            if hit["origin"] != runtime.node_id:
+                continue
+            row = db.execute("SELECT doc FROM denials WHERE uid = ?", [hit["uid"]]).fetchone()
+            if row is None:
+                continue
+            doc = json.loads(row[0])
+            decision = policy.decide(doc, QUERY_TYPE, peer_id)
+            if decision.action == "withhold":
+                continue
+            answer = {"ref": doc.get("ref"), "uid": doc["uid"], "score": hit["score"], "hit": True}
+            if decision.action == "share" or decision.answer_level == "detail":
+                view = decision.view(doc)
+                answer["record"] = view
+                answer["matched_name"] = hit["matched_name"]
+                answer["signals"] = [s["name"] for s in hit["signals"]]
+                ledger.append((QUERY_TYPE, doc["uid"], doc["version"], 0, "detail", view_hash(view)))
+            else:
+                ledger.append((QUERY_TYPE, doc["uid"], doc["version"], 0, "hit", ""))
+            shown.append(answer)
+        answers.append({"query": index, "hits": shown})
+    stamp = to_iso(now)
+    with write_transaction(db):
+        db.conn.executemany(
+            "INSERT INTO disclosures (peer, record_type, uid, version, kind, view_hash, channel, at) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'query', ?)",
+            [(peer_id, rtype, uid, version, kind, vhash, stamp) for rtype, uid, version, _, kind, vhash in ledger])
+        AuditLog(db).append(actor=f"peer:{peer_id}", action="query.answer", target=peer_id, detail={
+            "parties": len(parties), "disclosed": [{"uid": e[1], "level": e[4]} for e in ledger][:100]}, at=now)
+    return {"answers": answers, "node": runtime.node_id}
+
+
+class LiveQuery:
+    def __init__(self, exchange, max_workers: int = 32):
+        self.exchange = exchange
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="cordon-query")
+
+    def ask(self, parties: list[PartyQuery], *, threshold: float | None = None, timeout: float | None = None) -> dict:
+        runtime = self.exchange.runtime
+        timeout = timeout or runtime.settings.peer_timeout_seconds
+        body = {"parties": [{"names": p.names, "country": p.country, "identifiers": p.identifiers} for p in parties],
+                "threshold": threshold}
+        peers = self.exchange.peers()
+        started = time.monotonic()
+        futures = {self.pool.submit(self._ask_one, peer, body, timeout): peer.node_id for peer in peers}
+        done, not_done = concurrent.futures.wait(futures, timeout=timeout + 0.2)
+        answered, refused, unreachable = {}, [], []
+        for future in done:
+            peer_id = futures[future]
+            outcome, value = future.result()
+            if outcome == "answered":
+                answered[peer_id] = value
+            elif outcome == "refused":
+                refused.append(peer_id)
+            elif outcome == "timed_out":
+                not_done.add(future)
+            else:
+                unreachable.append(peer_id)
+        timed_out = sorted(futures[f] for f in not_done)
+        result = {"answered": answered, "timed_out": timed_out, "refused": sorted(refused),
+                  "unreachable": sorted(unreachable), "elapsed_ms": round((time.monotonic() - started) * 1000, 1)}
+        db = runtime.db()
+        digest = hashlib.sha256(json.dumps([p.names for p in parties], ensure_ascii=False).encode()).hexdigest()
+        with write_transaction(db):
+            AuditLog(db).append(actor="live-query", action="query.ask", detail={
+                "peers": sorted(futures.values()), "answered": sorted(answered), "timed_out": timed_out,
+                "refused": sorted(refused), "query_sha256": digest[:16],
+                "hits": {p: sum(len(a["hits"]) for a in v) for p, v in answered.items()}})
+        return result
+
+    def _ask_one(self, peer, body: dict, timeout: float):
+        exchange = self.exchange
+        try:
+            envelope = seal_json(exchange.sender(), peer.recipient(), body)
+            response = exchange.client(peer, timeout=timeout).post("/federation/v1/query", envelope, timeout=timeout)
+            keyring = exchange.runtime.keyring
+            opened = open_json(response.json(), me=exchange.node_id, my_keys=keyring.encryption_keys(),
+                               sender_public_lookup=lambda sender, kid: peer.encryption_public(kid)
+                               if sender == peer.node_id else None)
+            return "answered", opened.get("answers", [])
+        except PeerRefused:
+            return "refused", None
+        except PeerUnavailable as exc:
+            return ("timed_out" if "Timeout" in str(exc) else "unreachable"), None
+        except (FederationError, ValueError) as exc:
+            log.warning("live query answer from %s refused: %s", peer.node_id, exc)
+            return "unreachable", None
+
+    def stop(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def open_query(runtime, peer_id: str, envelope: dict) -> dict:
+    peer = runtime.trust().peer(peer_id)
+    try:
+        return open_json(envelope, me=runtime.node_id, my_keys=runtime.keyring.encryption_keys(),
+                         sender_public_lookup=lambda sender, kid: peer.encryption_public(kid)
+                         if peer and sender == peer_id else None)
+    except FederationError as exc:
+        raise PeerRequestRefused(exc.code, peer_id) from None
+
+
+def seal_answer(runtime, peer_id: str, answer: dict) -> dict:
+    exchange = runtime.extension("exchange")
+    peer = runtime.trust().peer(peer_id)
+    return seal_json(exchange.sender(), peer.recipient(), answer)

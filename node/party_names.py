@@ -1,0 +1,51 @@
+"""Party names of stored denials, and their normalised forms for screening.
+
+Every store of a denial (own or received) rewrites that record's rows in
+``party_names`` and appends the uid to ``index_feed``; dropping a record
+deletes its rows and appends it too. The normalised forms (transliteration,
+legal forms, name symbols: ``node.screening.normalise_name``) are computed
+once per stored name by :func:`compute_pending`, run by the node's indexer
+right after the write, never at query time.
+"""
+
+from __future__ import annotations
+
+import json
+
+import sqlite_utils
+
+from .database import write_transaction
+from .screening import normalise_name
+
+
+def write(db: sqlite_utils.Database, doc: dict) -> None:
+    """Replace the party-name rows of one denial (call inside its write transaction)."""
+    uid = doc["uid"]
+    db.execute("DELETE FROM party_names WHERE uid = ?", [uid])
+    rows = [(uid, index, party.get("role", ""), name["text"])
+            for index, party in enumerate(doc.get("parties") or [])
+            for name in party.get("names") or [] if name.get("text")]
+    if rows:
+        db.conn.executemany("INSERT INTO party_names (uid, party, role, text) VALUES (?, ?, ?, ?)", rows)
+    db.execute("INSERT INTO index_feed (uid) VALUES (?)", [uid])
+
+
+def drop(db: sqlite_utils.Database, uid: str) -> None:
+    db.execute("DELETE FROM party_names WHERE uid = ?", [uid])
+    db.execute("INSERT INTO index_feed (uid) VALUES (?)", [uid])
+
+
+def pending(db: sqlite_utils.Database) -> int:
+    return db.execute("SELECT count(*) FROM party_names WHERE forms IS NULL").fetchone()[0]
+
+
+def compute_pending(db: sqlite_utils.Database, limit: int = 2000) -> int:
+    """Normalise up to ``limit`` names that have no forms yet; returns how many were done."""
+    rows = db.execute("SELECT id, uid, text FROM party_names WHERE forms IS NULL LIMIT ?", [limit]).fetchall()
+    if not rows:
+        return 0
+    computed = [(json.dumps(normalise_name(text).to_dict(), ensure_ascii=False), row_id) for row_id, _, text in rows]
+    with write_transaction(db):
+        db.conn.executemany("UPDATE party_names SET forms = ? WHERE id = ? AND forms IS NULL", computed)
+        db.conn.executemany("INSERT INTO index_feed (uid) VALUES (?)", [(uid,) for uid in sorted({r[1] for r in rows})])
+    return len(rows)
