@@ -138,6 +138,19 @@ class NameForms:
             keys.append(tuple(own))
         return tuple(keys)
 
+    @cached_property
+    def symbol_sets(self) -> tuple[frozenset[str], ...]:
+        return tuple(frozenset(s) for s in self.symbols)
+
+    @cached_property
+    def cluster_sets(self) -> tuple[frozenset[str], ...]:
+        """Cross-script dictionary clusters only ("v:..."), per token."""
+        return tuple(frozenset(x for x in s if x.startswith("v:")) for s in self.symbols)
+
+    @cached_property
+    def total_weight(self) -> float:
+        return sum(self.weights)
+
     @property
     def is_empty(self) -> bool:
         return not self.tokens

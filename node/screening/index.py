@@ -32,9 +32,9 @@ from rapidfuzz import fuzz, process
 from node.screening import identifiers as ids
 from node.screening.errors import InvalidQuery
 from node.screening.forms import KINDS, NameForms, normalise_name
-from node.screening.scorer import Hit, score_entry
+from node.screening.scorer import Hit, best_pair, score_entry, upper_bound
 
-CANDIDATES_PER_STAGE = 40
+CANDIDATES_PER_STAGE = 20
 KEY_CUTOFF = 55
 SKELETON_CUTOFF = 60
 MAX_POSTING = 2500
@@ -71,11 +71,56 @@ class _Entry:
     ident_keys: frozenset
 
 
+class _KeyArray:
+    """Distinct key strings for cdist, each with the name slots that carry it."""
+
+    __slots__ = ("strings", "slots", "positions", "free")
+
+    def __init__(self, strings=None, slots=None, positions=None, free=None) -> None:
+        self.strings: list[str] = strings if strings is not None else []
+        self.slots: list[tuple[int, ...]] = slots if slots is not None else []
+        self.positions: dict[str, int] = positions if positions is not None else {}
+        self.free: list[int] = free if free is not None else []
+
+    def copy(self) -> _KeyArray:
+        return _KeyArray(list(self.strings), list(self.slots), dict(self.positions), list(self.free))
+
+    def discard(self, key: str, slot: int) -> None:
+        pos = self.positions.get(key)
+        if pos is None:
+            return
+        remaining = tuple(s for s in self.slots[pos] if s != slot)
+        if remaining:
+            self.slots[pos] = remaining
+        else:
+            del self.positions[key]
+            self.strings[pos], self.slots[pos] = "", ()
+            self.free.append(pos)
+
+    def put(self, key: str, slot: int) -> None:
+        if not key:
+            return
+        pos = self.positions.get(key)
+        if pos is not None:
+            self.slots[pos] = self.slots[pos] + (slot,)
+            return
+        if self.free:
+            pos = self.free.pop()
+            self.strings[pos], self.slots[pos] = key, (slot,)
+        else:
+            pos = len(self.strings)
+            self.strings.append(key)
+            self.slots.append((slot,))
+        self.positions[key] = pos
+
+
 @dataclass
 class _Snapshot:
-    keys: list[str]
-    skeleton_keys: list[str]
     owners: list[str | None]
+    names: list[NameForms | None]
+    latin: _KeyArray
+    skeleton: _KeyArray
+    abjad_skeleton: _KeyArray
     postings: dict[str, tuple[int, ...]]
     idents: dict[tuple[str, str], tuple[str, ...]]
     entries: dict[str, _Entry]
@@ -83,7 +128,7 @@ class _Snapshot:
 
     @classmethod
     def empty(cls) -> _Snapshot:
-        return cls([], [], [], {}, {}, {}, [])
+        return cls([], [], _KeyArray(), _KeyArray(), _KeyArray(), {}, {}, {}, [])
 
 
 class ScreeningIndex:
@@ -132,8 +177,8 @@ class ScreeningIndex:
 
     @staticmethod
     def _apply(old: _Snapshot, adds, removes) -> _Snapshot:
-        keys, skeys, owners = list(old.keys), list(old.skeleton_keys), list(old.owners)
-        free = list(old.free)
+        owners, names, free = list(old.owners), list(old.names), list(old.free)
+        latin, skel, abjad = old.latin.copy(), old.skeleton.copy(), old.abjad_skeleton.copy()
         entries = dict(old.entries)
         postings = dict(old.postings)
         idents = dict(old.idents)
@@ -144,8 +189,10 @@ class ScreeningIndex:
             if entry is None:
                 continue
             for slot, forms in zip(entry.slots, entry.forms):
-                keys[slot] = skeys[slot] = ""
-                owners[slot] = None
+                latin.discard(forms.key, slot)
+                skel.discard(forms.skeleton_key, slot)
+                abjad.discard(forms.skeleton_key, slot)
+                owners[slot] = names[slot] = None
                 free.append(slot)
                 for token_keys in forms.index_keys:
                     for key in token_keys:
@@ -172,13 +219,16 @@ class ScreeningIndex:
             for name in forms:
                 if free:
                     slot = free.pop()
-                    keys[slot], skeys[slot], owners[slot] = name.key, name.skeleton_key, entry_key
+                    owners[slot], names[slot] = entry_key, name
                 else:
-                    slot = len(keys)
-                    keys.append(name.key)
-                    skeys.append(name.skeleton_key)
+                    slot = len(owners)
                     owners.append(entry_key)
+                    names.append(name)
                 slots.append(slot)
+                latin.put(name.key, slot)
+                skel.put(name.skeleton_key, slot)
+                if any(name.abjad):
+                    abjad.put(name.skeleton_key, slot)
                 for token_keys in name.index_keys:
                     for key in set(token_keys):
                         added_slots.setdefault(key, []).append(slot)
@@ -190,7 +240,7 @@ class ScreeningIndex:
             postings[key] = postings.get(key, ()) + tuple(slots)
         for ident, keys_ in added_idents.items():
             idents[ident] = idents.get(ident, ()) + tuple(keys_)
-        return _Snapshot(keys, skeys, owners, postings, idents, entries, free)
+        return _Snapshot(owners, names, latin, skel, abjad, postings, idents, entries, free)
 
     # -- search -----------------------------------------------------------
     def search(self, query: Query, threshold: float = 0.0, limit: int = 10) -> list[Hit]:
@@ -217,27 +267,39 @@ class ScreeningIndex:
         return results
 
     def _fuzzy_candidates(self, snap: _Snapshot, chunk: Sequence[Query], workers: int):
-        rows: list[tuple[int, NameForms]] = []
-        for qi, query in enumerate(chunk):
-            for forms in query.forms:
-                if not forms.is_empty:
-                    rows.append((qi, forms))
+        """Per query, candidate name slots from the fuzzy stages and the key index.
+
+        A Latin query name is compared by key with every stored name, and by
+        skeleton with the stored names that have Arabic-script parts; an
+        Arabic-script query name is compared by skeleton with every name.
+        """
         found: list[set[int]] = [set() for _ in chunk]
-        if not rows or not snap.keys:
-            return found
-        for attr, choices, cutoff in (("key", snap.keys, KEY_CUTOFF),
-                                      ("skeleton_key", snap.skeleton_keys, SKELETON_CUTOFF)):
-            strings = [getattr(forms, attr) for _, forms in rows]
-            matrix = process.cdist(strings, choices, scorer=fuzz.ratio, processor=None,
-                                   score_cutoff=cutoff, dtype=np.uint8, workers=workers)
+        plans = (
+            ("key", snap.latin, KEY_CUTOFF, False),
+            ("skeleton_key", snap.abjad_skeleton, SKELETON_CUTOFF, False),
+            ("skeleton_key", snap.skeleton, SKELETON_CUTOFF, True),
+        )
+        for attr, array, cutoff, abjad_query in plans:
+            rows = [(qi, getattr(forms, attr)) for qi, query in enumerate(chunk)
+                    for forms in query.forms
+                    if not forms.is_empty and any(forms.abjad) == abjad_query]
+            rows = [(qi, text) for qi, text in rows if text]
+            if not rows or not array.strings:
+                continue
+            matrix = process.cdist([text for _, text in rows], array.strings, scorer=fuzz.ratio,
+                                   processor=None, score_cutoff=cutoff, dtype=np.uint8,
+                                   workers=workers)
             for (qi, _), row in zip(rows, matrix):
                 nonzero = np.flatnonzero(row)
                 if len(nonzero) > CANDIDATES_PER_STAGE:
                     top = np.argpartition(row[nonzero], -CANDIDATES_PER_STAGE)
                     nonzero = nonzero[top[-CANDIDATES_PER_STAGE:]]
-                found[qi].update(nonzero.tolist())
-        for qi, forms in rows:
-            found[qi].update(self._key_candidates(snap, forms))
+                for pos in nonzero.tolist():
+                    found[qi].update(array.slots[pos])
+        for qi, query in enumerate(chunk):
+            for forms in query.forms:
+                if not forms.is_empty:
+                    found[qi].update(self._key_candidates(snap, forms))
         return found
 
     @staticmethod
@@ -267,12 +329,21 @@ class ScreeningIndex:
             entry_keys.update(snap.idents.get(ident, ()))
         entry_keys.discard(None)
         hits = []
+        cache: dict = {}
+        ident_hits = set()
+        for ident in query_ids:
+            ident_hits.update(snap.idents.get(ident, ()))
         for entry_key in entry_keys:
             entry = snap.entries.get(entry_key)
             if entry is None:
                 continue
+            pair = best_pair(query.forms, entry.forms, cache)
+            if entry_key not in ident_hits and (
+                pair[0] is None or upper_bound(pair[0].score) < threshold
+            ):
+                continue
             hit = score_entry(query.forms, query.kind, query.country, query_ids, entry_key,
-                              entry.forms, entry.meta, threshold)
+                              entry.forms, entry.meta, threshold, pair)
             if hit is not None and hit.score >= threshold:
                 hits.append(hit)
         hits.sort(key=lambda h: (-h.score, h.entry_key))

@@ -114,10 +114,6 @@ class Hit:
         }
 
 
-def _dictionary_clusters(symbols: Sequence[str]) -> set[str]:
-    return {s for s in symbols if s.startswith("v:")}
-
-
 def part_similarity(q: NameForms, i: int, r: NameForms, j: int) -> tuple[float, str]:
     """Similarity of query part i and stored part j, with how it was found."""
     qa, ra = q.abjad[i], r.abjad[j]
@@ -137,13 +133,12 @@ def part_similarity(q: NameForms, i: int, r: NameForms, j: int) -> tuple[float, 
             best, how = SKELETON_SIMILARITY, "skeleton"
         elif len(sa) >= 2 and len(sb) >= 2:
             best, how = 0.9 * JaroWinkler.similarity(sa, sb), "skeleton_jaro_winkler"
-    qs, rs = q.symbols[i], r.symbols[j]
+    qs, rs = q.symbol_sets[i], r.symbol_sets[j]
     if qs and rs and best < SYMBOL_SIMILARITY:
-        shared = set(qs).intersection(rs)
+        shared = qs & rs
         if shared:
             return SYMBOL_SIMILARITY, "symbol " + min(shared)
-        qv, rv = _dictionary_clusters(qs), _dictionary_clusters(rs)
-        if qv and rv and best < 1.0:
+        if best < 1.0 and q.cluster_sets[i] and r.cluster_sets[j]:
             return 0.0, "distinct_names"
     return best, how
 
@@ -168,7 +163,7 @@ def compare_names(q: NameForms, r: NameForms) -> NameComparison:
         used_r.add(j)
         matched += sim * weight
         parts.append(PartMatch(q.tokens[i], r.tokens[j], round(sim, 4), how))
-    total = sum(q.weights) + sum(r.weights)
+    total = q.total_weight + r.total_weight
     aligned = matched / total if total else 0.0
     if any(q.abjad) or any(r.abjad):
         sort_ratio = ratio(q.skeleton_key, r.skeleton_key) / 100.0
@@ -192,6 +187,40 @@ def _country(meta: Mapping) -> str | None:
     return str(country).upper() if country else None
 
 
+def best_pair(
+    query_forms: Sequence[NameForms],
+    entry_forms: Sequence[NameForms],
+    cache: dict | None = None,
+) -> tuple[NameComparison | None, tuple[NameForms, NameForms] | None]:
+    """The best-scoring (query name, stored name) pair of an entry.
+
+    `cache` (one per query) reuses comparisons of names with identical text,
+    which are frequent: many parties share a name.
+    """
+    best: NameComparison | None = None
+    best_forms: tuple[NameForms, NameForms] | None = None
+    for qi, q in enumerate(query_forms):
+        if q.is_empty:
+            continue
+        for r in entry_forms:
+            if r.is_empty:
+                continue
+            key = (qi, r.text, r.kind)
+            comparison = cache.get(key) if cache is not None else None
+            if comparison is None:
+                comparison = compare_names(q, r)
+                if cache is not None:
+                    cache[key] = comparison
+            if best is None or comparison.score > best.score:
+                best, best_forms = comparison, (q, r)
+    return best, best_forms
+
+
+def upper_bound(name_score: float) -> float:
+    """The most the record-level signals other than identifiers can add."""
+    return name_score + COUNTRY_MATCH + LEGAL_MATCH
+
+
 def score_entry(
     query_forms: Sequence[NameForms],
     query_kind: str | None,
@@ -201,17 +230,13 @@ def score_entry(
     entry_forms: Sequence[NameForms],
     meta: Mapping,
     threshold: float,
+    pair: tuple | None = None,
 ) -> Hit | None:
-    """Score one entry against a query; None when no name pair is comparable."""
-    best: NameComparison | None = None
-    best_forms: tuple[NameForms, NameForms] | None = None
-    for q in query_forms:
-        for r in entry_forms:
-            if q.is_empty or r.is_empty:
-                continue
-            comparison = compare_names(q, r)
-            if best is None or comparison.score > best.score:
-                best, best_forms = comparison, (q, r)
+    """Score one entry against a query; None when no name pair is comparable.
+
+    `pair` is a precomputed `best_pair(query_forms, entry_forms)` result.
+    """
+    best, best_forms = pair if pair is not None else best_pair(query_forms, entry_forms)
     stored_ids = ids.identifier_keys(meta.get("identifiers") or ())
     matches, conflicts = ids.compare(query_identifiers, stored_ids)
     if best is None and not matches:
