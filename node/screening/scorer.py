@@ -10,10 +10,11 @@ Name similarity (per pair of query name x stored name, the best pair wins):
                initial against a name with that first letter). Pairs under
                0.75 do not align. Two parts that are both known, different
                dictionary names ("hassan" / "hussein") do not align either.
-               aligned = 2 * sum(similarity * weight) / (weights of all parts
-               on both sides): a part missing on either side costs its weight,
-               so a missing middle name costs a fifth, a one-word query
-               against a three-word name scores at most one half.
+               aligned = sum(similarity * weights of the pair) / (weights of
+               the aligned parts + UNMATCHED_FACTOR * weights of the parts
+               left over on either side): a missing middle name costs about
+               an eighth, a one-word query against a three-word name scores
+               about 0.6.
     sort_ratio token_sort_ratio of the Latin forms (of consonant skeletons
                when one side is Arabic script).
     name       NAME_ALIGNED * aligned + NAME_SORT * sort_ratio.
@@ -42,6 +43,7 @@ SKELETON_SIMILARITY = 0.92
 PHONETIC_SIMILARITY = 0.9
 INITIAL_SIMILARITY = 0.8
 NAME_ALIGNED = 0.7
+UNMATCHED_FACTOR = 0.6
 NAME_SORT = 0.3
 
 COUNTRY_MATCH = 0.05
@@ -163,7 +165,9 @@ def compare_names(q: NameForms, r: NameForms) -> NameComparison:
         used_r.add(j)
         matched += sim * weight
         parts.append(PartMatch(q.tokens[i], r.tokens[j], round(sim, 4), how))
-    total = q.total_weight + r.total_weight
+    paired = sum(q.weights[i] for i in used_q) + sum(r.weights[j] for j in used_r)
+    unpaired = q.total_weight + r.total_weight - paired
+    total = paired + UNMATCHED_FACTOR * unpaired
     aligned = matched / total if total else 0.0
     if any(q.abjad) or any(r.abjad):
         sort_ratio = ratio(q.skeleton_key, r.skeleton_key) / 100.0
