@@ -148,6 +148,11 @@ class NameForms:
         return tuple(frozenset(x for x in s if x.startswith("v:")) for s in self.symbols)
 
     @cached_property
+    def cluster_languages(self) -> tuple[frozenset[str], ...]:
+        """Dictionary tables ("arabic", "russian", ...) each token is listed in."""
+        return tuple(frozenset(c.split(":", 2)[1] for c in s) for s in self.cluster_sets)
+
+    @cached_property
     def total_weight(self) -> float:
         return sum(self.weights)
 

@@ -8,8 +8,8 @@ Name similarity (per pair of query name x stored name, the best pair wins):
                identical consonant skeleton when one side is Arabic script;
                0.9 identical metaphone; Jaro-Winkler otherwise (0.8 for an
                initial against a name with that first letter). Pairs under
-               0.75 do not align. Two parts that are both known, different
-               dictionary names ("hassan" / "hussein") do not align either.
+               0.75 do not align. Two parts listed as different names in the
+               same dictionary table ("hassan" / "hussein") do not align.
                aligned = sum(similarity * weights of the pair) / (weights of
                the aligned parts + UNMATCHED_FACTOR * weights of the parts
                left over on either side): a missing middle name costs about
@@ -140,7 +140,7 @@ def part_similarity(q: NameForms, i: int, r: NameForms, j: int) -> tuple[float, 
         shared = qs & rs
         if shared:
             return SYMBOL_SIMILARITY, "symbol " + min(shared)
-        if best < 1.0 and q.cluster_sets[i] and r.cluster_sets[j]:
+        if best < 1.0 and q.cluster_languages[i] & r.cluster_languages[j]:
             return 0.0, "distinct_names"
     return best, how
 
