@@ -9,6 +9,7 @@ error shape. It starts no threads: the scheduler and push worker belong to
 from __future__ import annotations
 
 import json
+import threading
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -55,6 +56,10 @@ def create_app(data_dir: str | Path, settings: Settings | None = None) -> Flask:
         app.register_blueprint(module.register(catalogue))
 
     app.register_blueprint(federation_routes.blueprint(catalogue))
+    from .api import customs_routes, verification_routes
+
+    for module in (customs_routes, verification_routes):
+        app.register_blueprint(module.register(catalogue))
     indexer = NameIndexer(runtime)
     exchange = Exchange(runtime, on_stored=indexer.wake)
     app.extensions["cordon_exchange"] = exchange
@@ -62,9 +67,11 @@ def create_app(data_dir: str | Path, settings: Settings | None = None) -> Flask:
     worker = PushWorker(exchange, runtime.settings.push_interval_seconds)
     app.extensions["cordon_events"].subscribe(worker.wake)
     app.extensions["cordon_events"].subscribe(indexer.wake)
-    app.extensions["cordon_workers"] = [worker.start, indexer.start]
+    screening = ScreeningService(runtime)
+    runtime.extensions["screening"] = screening
+    app.extensions["cordon_workers"] = [worker.start, indexer.start,
+                                        lambda: threading.Thread(target=screening.warm, daemon=True).start()]
     app.extensions["cordon_stoppers"] = [worker.stop, indexer.stop]
-    runtime.extensions["screening"] = ScreeningService(runtime)
     runtime.extensions["exchange"] = exchange
 
     app.add_url_rule("/api/v1/openapi.json", "openapi", document_view(catalogue, software_version()))

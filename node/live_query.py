@@ -47,8 +47,9 @@ def answer_query(runtime, peer_id: str, body: dict, now: dt.datetime) -> dict:
     if not may_query(policy, peer_id):
         raise PeerRequestRefused("query_not_allowed", peer_id, status=403)
     parties = parse_parties({"parties": body.get("parties")})
-    threshold = body.get("threshold")
-    if threshold is not None and not isinstance(threshold, (int, float)):
+    try:
+        threshold = float(body["threshold"]) if body.get("threshold") is not None else None
+    except (TypeError, ValueError):
         threshold = None
     service = runtime.extension("screening")
     db = runtime.db()
@@ -66,7 +67,8 @@ def answer_query(runtime, peer_id: str, body: dict, now: dt.datetime) -> dict:
             decision = policy.decide(doc, QUERY_TYPE, peer_id)
             if decision.action == "withhold":
                 continue
-            answer = {"ref": doc.get("ref"), "uid": doc["uid"], "score": hit["score"], "hit": True}
+            # canonical JSON carries no floats: scores travel as decimal strings
+            answer = {"ref": doc.get("ref"), "uid": doc["uid"], "score": f"{hit['score']:.4f}", "hit": True}
             if decision.action == "share" or decision.answer_level == "detail":
                 view = decision.view(doc)
                 answer["record"] = view
@@ -97,7 +99,7 @@ class LiveQuery:
         runtime = self.exchange.runtime
         timeout = timeout or runtime.settings.peer_timeout_seconds
         body = {"parties": [{"names": p.names, "country": p.country, "identifiers": p.identifiers} for p in parties],
-                "threshold": threshold}
+                "threshold": None if threshold is None else f"{threshold:.4f}"}
         peers = self.exchange.peers()
         started = time.monotonic()
         futures = {self.pool.submit(self._ask_one, peer, body, timeout): peer.node_id for peer in peers}

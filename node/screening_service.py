@@ -97,6 +97,14 @@ class ScreeningService:
         self._lock = threading.Lock()
         self._keys_of: dict[str, list[str]] = {}
 
+    def warm(self) -> None:
+        """Load the name data and build the index before the first query (run in the background at start)."""
+        from .screening import normalise_name
+
+        normalise_name("Warm-up Trading Ltd")
+        self.refresh(self.runtime.db())
+        self.index.refresh()
+
     def screen_parties(self, parties: list[dict], *, threshold: float | None = None) -> list[dict]:
         return screen_parties_of(self, parties, threshold=threshold)
 

@@ -1,0 +1,133 @@
+"""Screening across real nodes: synced denials found locally, live queries answered by policy,
+a peer outside the policy refused without any signal, a hung peer reported as timed out."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+from federation_support import Federation, NodeDB, peer, wait_for
+from nodeproc import NodeProcess, free_port
+
+
+PARTY = {"role": "end_user", "names": [{"text": "Huaxin Electronics (HK) Limited", "original": True}],
+         "country": "HK", "identifiers": []}
+EXPORTER = {"role": "exporter", "names": [{"text": "Melita Precision Ltd"}], "country": "MT"}
+
+MT_POLICY = """version: 1
+groups:
+  sync-partners: {members: [DE]}
+  query-partners: {members: [TN]}
+  everyone: {members: [DE, TN, FR]}
+views:
+  no-exporter: {redact: [], redact_roles: [exporter]}
+rules:
+  - name: share-with-de
+    match: {record_type: denial, peer_group: sync-partners}
+    action: share
+    view: no-exporter
+  - name: tn-may-ask
+    match: {record_type: denial, status: active, peer_group: query-partners}
+    action: answer
+    answer: hit
+inbound:
+  - name: in
+    peer_group: everyone
+    record_types: denial
+    max_bytes: 262144
+"""
+
+
+class HungPeer:
+    """Accepts connections and never answers."""
+
+    def __init__(self, port: int):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(16)
+        self.held = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+
+    def close(self):
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory):
+    root = tmp_path_factory.mktemp("live")
+    fed = Federation(root, ("MT", "DE", "TN", "FR"), settings={"TN": {"peer_timeout_seconds": 2.0}}).init()
+    (fed["MT"].data_dir / "policy.yaml").write_text(MT_POLICY, encoding="utf-8")
+    fed.peer_all()
+    hung_port = free_port()
+    hung = NodeProcess(root / "nl", "NL", "Netherlands", port=hung_port)
+    peer(fed["TN"], hung)
+    fed.start()
+    hung_server = HungPeer(hung_port)
+    yield fed
+    hung_server.close()
+    fed.close()
+
+
+def screen(fed, node_id, name, live=False):
+    response = fed.api(node_id).post(fed.url(node_id, "/api/v1/screen"), json={"name": name, "live": live}, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_synced_denial_is_found_by_screening_at_the_peer(federation):
+    fed = federation
+    doc = fed.publish("MT", parties=[PARTY, EXPORTER], destination_country="HK")
+    fed.wait_visible("DE", doc["uid"])
+
+    def hit_at_de():
+        hits = screen(fed, "DE", "Huaxin Electronics HK Ltd")["results"][0]["hits"]
+        return [h for h in hits if h["uid"] == doc["uid"]]
+
+    hits = wait_for(hit_at_de, 60, "the synced party to be screenable at DE", interval=0.5)
+    assert hits[0]["origin"] == "MT" and hits[0]["matched_name"] == "Huaxin Electronics (HK) Limited"
+    exporter = screen(fed, "DE", "Melita Precision Ltd")["results"][0]["hits"]
+    assert [h for h in exporter if h["uid"] == doc["uid"]] == []  # the withheld exporter never reached DE
+    assert fed.get("TN", doc["uid"]) is None  # not synced to TN
+
+
+def test_live_query_answer_only_refusal_and_timeout(federation):
+    fed = federation
+    doc = fed.publish("MT", parties=[{**PARTY, "names": [{"text": "Orion Dual Systems FZE"}], "country": "AE"},
+                                     EXPORTER], destination_country="AE")
+    wait_for(lambda: screen(fed, "MT", "Orion Dual Systems FZE")["results"][0]["hits"], 60,
+             "MT to index its own denial", interval=0.5)
+
+    answer = screen(fed, "TN", "Orion Dual Systems FZE", live=True)
+    live = answer["live"]
+    assert "MT" in live["answered"], live
+    mt_hits = live["answered"]["MT"][0]["hits"]
+    assert [h["ref"] for h in mt_hits] == [doc["ref"]]
+    assert "record" not in mt_hits[0]  # hit level only: no content
+    assert live["timed_out"] == ["NL"]
+    assert live["elapsed_ms"] < 2000 + 1500
+
+    refused = screen(fed, "FR", "Orion Dual Systems FZE", live=True)["live"]
+    assert "MT" in refused["refused"] and "MT" not in refused["answered"]
+    nothing = screen(fed, "FR", "Completely Unknown Name Trading", live=True)["live"]
+    assert "MT" in nothing["refused"]  # the same refusal whether or not there is a hit
+
+
+    mt = NodeDB(fed["MT"])
+    assert mt.value("SELECT count(*) FROM refusals WHERE code = 'query_not_allowed' AND peer = 'FR'") >= 2
+    assert mt.value("SELECT count(*) FROM audit_log WHERE action = 'query.answer' AND target = 'TN'") >= 1
+    assert mt.value("SELECT count(*) FROM disclosures WHERE channel = 'query' AND peer = 'TN' AND uid = ?",
+                    (doc["uid"],)) == 1
+    tn = NodeDB(fed["TN"])
+    assert tn.value("SELECT count(*) FROM audit_log WHERE action = 'query.ask'") >= 1

@@ -1,0 +1,85 @@
+"""Screening through the local API and CLI (real SQLite file, real tokens)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from conftest import sample_denial
+from nodeproc import cordon
+
+from node.jobs import index_names
+
+
+def publish_parties(client, headers, parties, ref):
+    body = sample_denial(ref=ref, parties=parties)
+    response = client.post("/api/v1/denials", json=body, headers=headers)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def person(*names, country="IR", role="end_user", identifiers=()):
+    return {"role": role, "names": [{"text": n, "original": i == 0} for i, n in enumerate(names)],
+            "country": country, "identifiers": list(identifiers)}
+
+
+def test_hits_across_scripts_are_explained(app, client, bearer):
+    pub = bearer("publish", "read")
+    publish_parties(client, pub, [person("محمد علي حسن الرشيد", "Mohammed Ali Hassan Al-Rashid")], "MT/DEN/S/1")
+    publish_parties(client, pub, [person("ООО Спецтехника", "Spetstekhnika LLC", country="RU")], "MT/DEN/S/2")
+    index_names(app.extensions["cordon"], dt.datetime.now(dt.timezone.utc))
+
+    for query in ("Muhammad Ali Hasan Rashid", "Мухаммад Али Хасан Рашид", "Al-Rashid Mohammed Ali Hassan"):
+        answer = client.post("/api/v1/screen", json={"name": query}, headers=pub).get_json()
+        hits = answer["results"][0]["hits"]
+        assert hits and hits[0]["ref"] == "MT/DEN/S/1", (query, answer)
+        hit = hits[0]
+        assert hit["query_name"] == query
+        assert hit["matched_name"] in ("محمد علي حسن الرشيد", "Mohammed Ali Hassan Al-Rashid")
+        assert hit["score"] >= hit["threshold"] and hit["signals"]
+        assert hit["origin"] == "MT" and hit["party_role"] == "end_user"
+
+    legal = client.post("/api/v1/screen", json={"name": "Spetstekhnika OOO", "country": "RU"}, headers=pub).get_json()
+    assert legal["results"][0]["hits"][0]["ref"] == "MT/DEN/S/2"
+    nothing = client.post("/api/v1/screen", json={"name": "Northern Lights Bakery"}, headers=pub).get_json()
+    assert nothing["results"][0]["hits"] == []
+
+
+def test_revoked_denials_do_not_hit_unless_asked(app, client, bearer):
+    pub = bearer("publish", "read")
+    doc = publish_parties(client, pub, [person("Sergei Kuznetsov", country="RU")], "MT/DEN/S/3")
+    assert client.post(f"/api/v1/denials/{doc['uid']}/revoke", json={"reason": "lifted"}, headers=pub).status_code == 200
+    index_names(app.extensions["cordon"], dt.datetime.now(dt.timezone.utc))
+    plain = client.post("/api/v1/screen", json={"name": "Sergey Kuznetsov"}, headers=pub).get_json()
+    assert plain["results"][0]["hits"] == []
+    shown = client.post("/api/v1/screen", json={"name": "Sergey Kuznetsov", "include_inactive": True},
+                        headers=pub).get_json()
+    assert shown["results"][0]["hits"][0]["status"] == "revoked"
+
+
+def test_batch_and_bad_names(app, client, bearer):
+    read = bearer("read")
+    bad = client.post("/api/v1/screen", json={"parties": [{"name": "Ok Name Ltd"}, {"name": "  "}, {"name": "#1234567"}]},
+                      headers=read)
+    assert bad.status_code == 400
+    fields = bad.get_json()["fields"]
+    assert "parties.1.name" in fields and "parties.2.name" in fields
+    assert client.post("/api/v1/screen", json={"name": "x" * 400}, headers=read).status_code == 400
+    assert client.post("/api/v1/screen", json={"name": "Real Name", "colour": 1}, headers=read).status_code == 400
+    assert client.post("/api/v1/screen", json={"name": "Real Name"}).status_code == 401
+    customs = bearer("customs")
+    assert client.post("/api/v1/screen", json={"name": "Real Name"}, headers=customs).status_code == 403
+
+
+def test_cli_file_reports_bad_rows_and_screens_good_ones(tmp_path, node_dir, app, client, bearer):
+    pub = bearer("publish")
+    publish_parties(client, pub, [person("Kamran Aerotech (Pvt) Ltd", country="PK")], "MT/DEN/S/4")
+    app.extensions["cordon"].close()
+    parties = tmp_path / "parties.csv"
+    parties.write_text("name,aliases,country\nKamran Aerotech Private Limited,,PK\n ,,\nUnrelated Shipping SA,,GR\n",
+                       encoding="utf-8")
+    result = cordon("screen", "--file", str(parties), data_dir=node_dir, check=False)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "line 2: Kamran Aerotech Private Limited (PK): 1 hit(s)" in result.stdout
+    assert "MT/DEN/S/4" in result.stdout
+    assert "line 4: Unrelated Shipping SA (GR): no hit" in result.stdout
+    assert "line 3: not screened" in result.stderr
