@@ -14,7 +14,6 @@ for node in mt de tn; do
     $compose exec -T "$node" sh -c "cat > /data/peer-$other.json" < "/tmp/cordon-$other.json"
     $compose exec -T "$node" cordon peers add "/data/peer-$other.json" --fingerprint "$fp"
   done
-  $compose exec -T "$node" cordon policy apply /app/policies/examples/mediterranean-demo.yaml 2>/dev/null \
-    || $compose exec -T "$node" sh -c 'cordon policy apply "$(python -c "import policies, os; print(os.path.join(os.path.dirname(policies.__file__), \"examples/mediterranean-demo.yaml\"))")"'
+  $compose exec -T "$node" cordon policy apply /app/policies/examples/mediterranean-demo.yaml
 done
 echo "peered: mt, de, tn"
