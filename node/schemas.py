@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import re
 
 import pycountry
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
+from .schema_compiler import GiveUp, compile_schema
+
 REGIMES = ("WA-DU", "WA-ML", "NSG", "AG", "MTCR", "EU-DU", "NATIONAL")
+PARTY_KINDS = ("person", "organisation")
 ROLES = ("end_user", "consignee", "intermediate_consignee", "broker", "purchaser", "exporter")
 REASON_CODES = (
     "wmd_risk", "military_end_use", "diversion_risk", "embargo", "human_rights", "regional_stability", "other",
@@ -46,7 +50,7 @@ class Country(fields.String):
 
     def _deserialize(self, value, attr, data, **kw):
         code = super()._deserialize(value, attr, data, **kw).strip().upper()
-        if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
+        if len(code) != 2 or code not in country_codes():
             raise ValidationError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
         return code
 
@@ -83,7 +87,8 @@ class NameSchema(Schema):
         data["text"] = " ".join(data["text"].split())
         if not data["text"]:
             raise ValidationError("must not be blank", "text")
-        data.setdefault("script", guess_script(data["text"]))
+        if "script" not in data:
+            data["script"] = guess_script(data["text"])
         return data
 
 
@@ -94,6 +99,8 @@ class IdentifierSchema(Schema):
 
 class PartySchema(Schema):
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    kind = fields.String(validate=validate.OneOf(PARTY_KINDS), allow_none=True,
+                         metadata={"description": "person or organisation; screening compares names by kind"})
     names = fields.List(fields.Nested(NameSchema), required=True, validate=validate.Length(min=1, max=50))
     country = Country()
     address = text(max_len=500)
@@ -113,6 +120,12 @@ def addressable_number(value: str) -> None:
         raise ValidationError("must not have an empty, '.' or '..' part between slashes")
     if len(parts) > 1 and parts[-1] in LICENCE_SUB_ROUTES:
         raise ValidationError(f"must not end in '/{parts[-1]}', which names a licence sub-route")
+
+
+@functools.cache
+def country_codes() -> frozenset[str]:
+    """Every ISO 3166-1 alpha-2 code (read from pycountry on first use)."""
+    return frozenset(country.alpha_2 for country in pycountry.countries)
 
 
 def unique(values):
@@ -289,6 +302,8 @@ SCRIPT_RANGES = (
 
 
 def guess_script(value: str) -> str:
+    if value.isascii():
+        return "Latn"
     for char in value:
         point = ord(char)
         for low, high, script in SCRIPT_RANGES:
@@ -315,6 +330,23 @@ def flatten_errors(messages, prefix="") -> dict[str, str]:
     else:
         flat[prefix or "body"] = str(messages)
     return flat
+
+
+@functools.cache
+def _compiled(schema: Schema):
+    return compile_schema(schema)
+
+
+def load_document(schema: Schema, data) -> tuple[dict, dict]:
+    """``(loaded, to_json_doc(schema, loaded))`` for ``data``; raises marshmallow's ``ValidationError``.
+
+    Valid bodies take the compiled fast path (:mod:`node.schema_compiler`); anything it
+    cannot vouch for goes through marshmallow itself, which names every bad field."""
+    try:
+        return _compiled(schema)(data)
+    except GiveUp:
+        loaded = schema.load(data)
+        return loaded, to_json_doc(schema, loaded)
 
 
 def to_json_doc(schema: Schema, loaded: dict) -> dict:
