@@ -146,6 +146,8 @@ class DenialRegistry:
             self.audit.append(actor=actor, action="denial.create", target=doc["uid"],
                               detail={"ref": doc["ref"], "version": 1, "via": "import"}, at=now)
             return "created", doc
+        if "notified_at" not in content and current.get("notified_at"):
+            content["notified_at"] = current["notified_at"]  # filled in when first stored
         if content_hash(content) == content_hash({k: v for k, v in current.items() if k in INPUT_FIELDS}):
             return "unchanged", current
         if current["status"] != "active":
