@@ -15,7 +15,8 @@ import json
 
 import sqlite_utils
 
-from .timestamps import to_iso, utc_now
+from .record_table import iso
+from .timestamps import utc_now
 
 GENESIS = "0" * 64
 
@@ -48,7 +49,7 @@ class AuditLog:
         """Append one entry. Call inside the write transaction of the change it records."""
         row = self.db.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
         seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
-        stamp = to_iso(at or utc_now())
+        stamp = iso(at or utc_now())
         detail_text = json.dumps(detail or {}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         digest = entry_hash(prev, stamp, actor, action, target, detail_text)
         self.db.execute(

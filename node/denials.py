@@ -20,7 +20,7 @@ from . import party_names
 from .audit import AuditLog
 from .database import write_transaction
 from .errors import Conflict, ReadOnlyRecord, ValidationFailed
-from .record_table import RecordTable, content_hash, dumps
+from .record_table import RecordTable, content_hash, dumps, iso
 from .schemas import DENIAL_STATUSES, REGIMES, DenialInput, flatten_errors, load_document
 from .timestamps import add_years, parse_iso, to_iso, utc_now
 
@@ -216,7 +216,7 @@ class DenialRegistry:
 
     # -- internals --------------------------------------------------------
     def _new_doc(self, content: dict, now: dt.datetime) -> dict:
-        stamp = to_iso(now)
+        stamp = iso(now)
         doc = {"uid": str(uuid.uuid4()), "origin": self.node_id, "version": 1, "status": "active",
                **content, "created_at": stamp, "updated_at": stamp}
         doc.setdefault("notified_at", stamp)
@@ -232,10 +232,11 @@ class DenialRegistry:
         return current
 
     def _store(self, doc: dict, now: dt.datetime, created: bool = False) -> None:
+        text = dumps(doc)
         values = [doc["origin"], doc["ref"], doc["version"], doc["status"], doc.get("sensitivity", "restricted"),
                   doc.get("destination_country"), json.dumps(doc.get("regimes", [])), doc.get("denied_on"),
                   doc.get("review_due"), doc["created_at"], doc["updated_at"], party_text(doc),
-                  content_hash(doc), dumps(doc)]
+                  content_hash(doc), text]
         self.db.execute(
             "INSERT INTO denials (uid, origin, ref, version, status, sensitivity, destination_country, regimes, "
             "denied_on, review_due, created_at, updated_at, party_text, content_hash, doc) "
@@ -247,7 +248,7 @@ class DenialRegistry:
             "party_text = excluded.party_text, content_hash = excluded.content_hash, doc = excluded.doc",
             [doc["uid"], *values],
         )
-        self.table.keep_version(doc, now)
+        self.table.keep_version(doc, now, text)
         party_names.write(self.db, doc)
         if doc["origin"] == self.node_id:
             self.table.log_change(doc, now)

@@ -19,7 +19,7 @@ from .audit import AuditLog
 from .database import write_transaction
 from .errors import Conflict, NotFound, ReadOnlyRecord, ValidationFailed
 from .record_table import RecordTable, content_hash, dumps
-from .schemas import LICENCE_STATUSES, LicenceInput, flatten_errors, to_json_doc
+from .schemas import LICENCE_STATUSES, LicenceInput, flatten_errors, load_document
 from .timestamps import to_iso, utc_now
 
 INPUT = LicenceInput()
@@ -38,10 +38,10 @@ class LicenceRegistry:
         if not isinstance(data, dict):
             raise ValidationFailed("the body must be a JSON object", fields={"body": "expected an object"})
         try:
-            loaded = INPUT.load(data)
+            _, doc = load_document(INPUT, data)
         except ValidationError as exc:
             raise ValidationFailed("the licence is not valid", fields=flatten_errors(exc.messages)) from None
-        return to_json_doc(INPUT, loaded)
+        return doc
 
     # -- writes -----------------------------------------------------------
     def create(self, data: dict, *, actor: str, now: dt.datetime | None = None) -> dict:
@@ -235,6 +235,7 @@ class LicenceRegistry:
         return doc
 
     def _write(self, doc: dict, now: dt.datetime) -> None:
+        text = dumps(doc)
         self.db.execute(
             "INSERT INTO licences (uid, origin, number, version, status, type, valid_from, valid_to, created_at, "
             "updated_at, content_hash, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -242,8 +243,8 @@ class LicenceRegistry:
             "type = excluded.type, valid_from = excluded.valid_from, valid_to = excluded.valid_to, "
             "updated_at = excluded.updated_at, content_hash = excluded.content_hash, doc = excluded.doc",
             [doc["uid"], doc["origin"], doc["number"], doc["version"], doc["status"], doc["type"], doc["valid_from"],
-             doc["valid_to"], doc["created_at"], doc["updated_at"], content_hash(doc), dumps(doc)],
+             doc["valid_to"], doc["created_at"], doc["updated_at"], content_hash(doc), text],
         )
-        self.table.keep_version(doc, now)
+        self.table.keep_version(doc, now, text)
         if doc["origin"] == self.node_id:
             self.table.log_change(doc, now)

@@ -10,6 +10,7 @@ commit order (SQLite serialises writers).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 
@@ -26,6 +27,12 @@ def content_hash(doc: dict, skip=SERVER_FIELDS) -> str:
     return hashlib.sha256(
         json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     ).hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def iso(moment) -> str:
+    """``to_iso`` remembered for the last few moments: one write renders the same ``now`` several times."""
+    return to_iso(moment)
 
 
 def dumps(doc: dict) -> str:
@@ -75,16 +82,17 @@ class RecordTable:
             raise NotFound(f"no {self.record_type} with uid {uid}", fields={"uid": "not found"})
         return doc
 
-    def keep_version(self, doc: dict, at) -> None:
+    def keep_version(self, doc: dict, at, text: str | None = None) -> None:
+        """Keep this version of ``doc``; ``text`` is ``dumps(doc)`` when the caller already has it."""
         self.db.execute(
             f"INSERT OR IGNORE INTO {self.versions} (uid, version, recorded_at, doc) VALUES (?, ?, ?, ?)",
-            [doc["uid"], doc["version"], to_iso(at), dumps(doc)],
+            [doc["uid"], doc["version"], iso(at), text if text is not None else dumps(doc)],
         )
 
     def log_change(self, doc: dict, at) -> int:
         cursor = self.db.execute(
             "INSERT INTO changes (record_type, uid, version, at) VALUES (?, ?, ?, ?)",
-            [self.record_type, doc["uid"], doc["version"], to_iso(at)],
+            [self.record_type, doc["uid"], doc["version"], iso(at)],
         )
         return cursor.lastrowid
 
