@@ -220,6 +220,40 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0005_customs",
+        """
+        CREATE TABLE customs_checks (
+            id INTEGER PRIMARY KEY,
+            declaration_ref TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            reversal_of INTEGER REFERENCES customs_checks (id),
+            licence_uid TEXT NOT NULL REFERENCES licences (uid),
+            licence_number TEXT NOT NULL,
+            line_no INTEGER NOT NULL,
+            customs_office TEXT NOT NULL,
+            result TEXT NOT NULL,
+            cn_code TEXT,
+            destination TEXT,
+            quantity TEXT NOT NULL,
+            unit TEXT NOT NULL,
+            value TEXT,
+            currency TEXT,
+            written_quantity TEXT NOT NULL,
+            written_value TEXT,
+            problem_fields TEXT NOT NULL,
+            declared_at TEXT NOT NULL,
+            checked_at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            request_hash TEXT NOT NULL,
+            answer TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX customs_checks_ref ON customs_checks (declaration_ref) WHERE kind = 'check';
+        CREATE UNIQUE INDEX customs_checks_reversal ON customs_checks (reversal_of) WHERE kind = 'reversal';
+        CREATE INDEX customs_checks_licence ON customs_checks (licence_uid, line_no, id);
+        CREATE INDEX customs_checks_declared ON customs_checks (declared_at, customs_office);
+        """,
+    ),
 ]
 
 
