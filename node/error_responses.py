@@ -62,7 +62,8 @@ def install(app) -> None:
             message = "no such route"
         elif status == 405:
             message = "this route does not accept that method"
-        return error_response(status, code, message, headers=dict(exc.get_headers()) if status == 405 else None)
+        allow = exc.get_response().headers.get("Allow") if status == 405 else None
+        return error_response(status, code, message, headers={"Allow": allow} if allow else None)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -114,8 +114,6 @@ def test_405_method_not_allowed(client, pub):
         assert response.headers.get("Allow"), url
 
 
-@pytest.mark.xfail(strict=True, reason="node/error_responses.py copies werkzeug's text/html Content-Type "
-                                       "onto the 405 JSON body; only the Allow header should be kept")
 def test_405_is_served_as_json(client, pub):
     for method, url in METHOD_NOT_ALLOWED:
         assert client.open(url, method=method, headers=pub).mimetype == "application/json", url
