@@ -37,7 +37,7 @@ def mrn(serial, country: str = "MT") -> str:
 def declaration(serial=1, **overrides) -> dict:
     body = {"declaration_ref": mrn(serial), "line_no": 1, "cn_code": "84581110", "quantity": "2", "unit": "pcs",
             "value": "100000.00", "currency": "EUR", "destination": "TN", "customs_office": "MT000101",
-            "declared_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()}
+            "declared_at": f"{today().isoformat()}T00:00:00Z"}
     body.update(overrides)
     return {k: v for k, v in body.items() if v is not None}
 
