@@ -161,7 +161,8 @@ class CustomsDesk:
                 self.store.set_balance(licence["uid"], line.line_no, new_q, new_v)
                 after = line.balance(new_q, new_v)
                 written = {"quantity": plain(quantity), "value": plain(value)}
-                if self.store.all_used_up(licence["uid"]):
+                line_used_up = new_q <= 0 or (new_v is not None and new_v <= 0)
+                if line_used_up and self.store.all_used_up(licence["uid"]):
                     self.licences.mark_exhausted(licence["uid"], now, actor)
                     changed = self.licences.find(number)
                     status = "exhausted"
