@@ -46,7 +46,13 @@ class ImportReport:
 
 
 class RowError(ValueError):
-    pass
+    """A row that cannot be read; ``key`` is its licence number when that much was readable."""
+
+    key: str | None = None
+
+
+class LicenceLineRow(dict):
+    """A licence read from one CSV row: one of its lines, to be merged with the rows that follow."""
 
 
 def detect_format(path: Path) -> str:
@@ -83,9 +89,11 @@ def read_rows(path: Path, kind: str) -> Iterator[tuple[int, dict | RowError]]:
                 if None in row:
                     yield number, RowError("more cells than header columns")
                     continue
+                cells = {k.strip(): (v or "").strip() for k, v in row.items() if k}
                 try:
-                    yield number, parse({k.strip(): (v or "").strip() for k, v in row.items() if k})
+                    yield number, parse(cells)
                 except RowError as exc:
+                    exc.key = cells.get("number") or None
                     yield number, exc
 
 
@@ -182,7 +190,7 @@ def licence_line_from_csv(row: dict) -> dict:
         party = party_from_columns(row, role)
         if party:
             parties.append(party)
-    out: dict = {"lines": [line]}
+    out = LicenceLineRow(lines=[line])
     exporter = [p for p in parties if p["role"] == "exporter"]
     if exporter:
         out["exporter"] = exporter[0]
@@ -195,20 +203,52 @@ def licence_line_from_csv(row: dict) -> dict:
 
 
 def group_licence_rows(rows: Iterator[tuple[int, dict | RowError]]) -> Iterator[tuple[int, dict | RowError]]:
-    """Merge consecutive CSV rows of the same licence number into one licence with several lines."""
-    pending: tuple[int, dict] | None = None
-    for number, row in rows:
-        if isinstance(row, RowError):
-            yield number, row
+    """Merge consecutive CSV rows of the same licence number into one licence with several lines.
+
+    A licence is imported whole or not at all: when one of its rows cannot be read, the
+    licence is rejected at its first line. Its rows must be next to each other: a number that
+    comes back after other licences is rejected rather than read as an amendment that drops
+    lines. JSON Lines rows (one whole licence each) pass through unchanged."""
+    pending: list | None = None  # [first line, licence dict or RowError, number]
+    closed: dict[str, int] = {}
+
+    for line, row in rows:
+        from_csv = isinstance(row, (LicenceLineRow, RowError))
+        number = row.key if isinstance(row, RowError) else row.get("number")
+        if not from_csv:
+            if pending:
+                yield flush_group(pending, closed)
+                pending = None
+            yield line, row
             continue
-        if pending and row.get("number") and row.get("number") == pending[1].get("number") and "lines" in row:
-            pending[1]["lines"].extend(row["lines"])
+        if pending and number and number == pending[2]:
+            if isinstance(pending[1], RowError):
+                continue
+            if isinstance(row, RowError):
+                pending[1] = RowError(f"licence {number} not imported: its row on line {line} was rejected ({row})")
+            else:
+                pending[1]["lines"].extend(row["lines"])
             continue
         if pending:
-            yield pending
-        pending = (number, row)
+            yield flush_group(pending, closed)
+            pending = None
+        if number and number in closed:
+            yield line, RowError(f"the rows of licence {number} must be next to each other; "
+                                 f"its rows start on line {closed[number]}")
+            continue
+        if isinstance(row, RowError) and not number:
+            yield line, row
+            continue
+        pending = [line, row, number]
     if pending:
-        yield pending
+        yield flush_group(pending, closed)
+
+
+def flush_group(pending: list, closed: dict[str, int]) -> tuple[int, dict | RowError]:
+    line, row, number = pending
+    if number:
+        closed[number] = line
+    return line, (dict(row) if isinstance(row, LicenceLineRow) else row)
 
 
 def run_import(db, rows: Iterator[tuple[int, dict | RowError]], store_one: Callable[[dict], tuple[str, dict]],
