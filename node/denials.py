@@ -26,6 +26,7 @@ from .timestamps import add_years, parse_iso, to_iso, utc_now
 
 INPUT = DenialInput()
 INPUT_FIELDS = tuple(INPUT.fields)
+EXPORTED_FIELDS = frozenset(("uid", "origin", "version", "status", "revoked_reason", "created_at", "updated_at"))
 
 
 def party_text(doc: dict) -> str:
@@ -136,10 +137,17 @@ class DenialRegistry:
     def import_one(self, data: dict, *, actor: str, now: dt.datetime | None = None) -> tuple[str, dict]:
         """Create or update by national reference. Returns ("created" | "amended" | "unchanged", doc).
 
+        A row exported by ``cordon denials export`` imports too: the fields the node assigns
+        (uid, version, created_at, updated_at) are ignored; ``origin``, if given, must be this
+        node; a row whose ``status`` is not active only matches a record already in that state.
         Call inside a write transaction (the importer batches rows)."""
         now = now or utc_now()
+        data, status = self._exported_fields(data)
         content = self.validate(data)
         current = self.table.find_by_key(self.node_id, content["ref"])
+        if status != "active" and (current is None or current["status"] != status):
+            raise Conflict(f"denial {content['ref']} is {status} in the file; import only creates and amends "
+                           "active denials (revoke through the API)", fields={"status": f"{status} in the file"})
         if current is None:
             doc = self._new_doc(content, now)
             self._store(doc, now, created=True)
@@ -159,6 +167,19 @@ class DenialRegistry:
         self.audit.append(actor=actor, action="denial.amend", target=doc["uid"],
                           detail={"ref": doc["ref"], "version": doc["version"], "via": "import"}, at=now)
         return "amended", doc
+
+    def _exported_fields(self, data) -> tuple[dict, str]:
+        """Split off what a node assigns to a record; returns (input fields, status in the row)."""
+        if not isinstance(data, dict) or not EXPORTED_FIELDS & data.keys():
+            return data, "active"
+        status, origin = data.get("status", "active"), data.get("origin", self.node_id)
+        data = {k: v for k, v in data.items() if k not in EXPORTED_FIELDS}
+        if origin != self.node_id:
+            raise ReadOnlyRecord(f"this row belongs to {origin}; only its origin can import it",
+                                 fields={"origin": f"{origin} is not this node ({self.node_id})"})
+        if status not in DENIAL_STATUSES:
+            raise ValidationFailed("unknown status", fields={"status": f"must be one of {', '.join(DENIAL_STATUSES)}"})
+        return data, status
 
     # -- reads ------------------------------------------------------------
     def get(self, uid: str, *, actor: str) -> dict:

@@ -17,6 +17,7 @@ import pycountry
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from .schema_compiler import GiveUp, compile_schema
+from .timestamps import to_iso
 
 REGIMES = ("WA-DU", "WA-ML", "NSG", "AG", "MTCR", "EU-DU", "NATIONAL")
 PARTY_KINDS = ("person", "organisation")
@@ -53,6 +54,13 @@ class Country(fields.String):
         if len(code) != 2 or code not in country_codes():
             raise ValidationError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
         return code
+
+
+class Timestamp(fields.DateTime):
+    """An ISO-8601 timestamp, written back as the node writes every time: UTC with a trailing ``Z``."""
+
+    def _serialize(self, value, attr, obj, **kw):
+        return None if value is None else to_iso(value)
 
 
 class Amount(fields.Decimal):
@@ -157,7 +165,7 @@ class DenialInput(Schema):
     reason_codes = fields.List(fields.String(validate=validate.OneOf(REASON_CODES)), required=True, validate=[validate.Length(min=1), unique])
     reason_text = text(max_len=4000, allow_none=True)
     denied_on = fields.Date(required=True)
-    notified_at = fields.DateTime(allow_none=True)
+    notified_at = Timestamp(allow_none=True)
     review_due = fields.Date(allow_none=True)
     sensitivity = fields.String(load_default="restricted", validate=validate.OneOf(SENSITIVITIES))
     supersedes = fields.UUID(allow_none=True)
