@@ -1,5 +1,6 @@
-"""Online backup: a consistent copy of the live database (SQLite backup API),
-with the settings, keys and identity, into a new directory readable by the owner only."""
+"""Online backup: a consistent copy of the live database (SQLite backup API) with every
+other file of the data directory (settings, keys, identity, policy, ...), into a new directory
+readable by the owner only. The node may go on serving and writing meanwhile."""
 
 from __future__ import annotations
 
@@ -8,10 +9,8 @@ import sqlite3
 from pathlib import Path
 
 from .audit import AuditLog
-from .config import CONFIG_NAME
 from .database import DB_NAME, write_transaction
 from .errors import DataDirError
-from .keyring import IDENTITY_NAME, KEYS_DIR
 from .runtime import NodeRuntime
 
 
@@ -23,7 +22,9 @@ def make_backup(runtime: NodeRuntime, target: Path, *, actor: str) -> str:
     target.chmod(0o700)
     destination = sqlite3.connect(str(target / DB_NAME))
     try:
-        runtime.db().conn.backup(destination, pages=4096)
+        # One step: the whole copy is read from one snapshot. In steps, every write the node
+        # commits between two steps would restart the copy, and a busy node would never finish.
+        runtime.db().conn.backup(destination, pages=-1)
         check = destination.execute("PRAGMA integrity_check").fetchone()[0]
         if check != "ok":
             raise DataDirError(f"the copy failed its integrity check: {check}")
@@ -31,12 +32,20 @@ def make_backup(runtime: NodeRuntime, target: Path, *, actor: str) -> str:
     finally:
         destination.close()
     (target / DB_NAME).chmod(0o600)
-    for name in (CONFIG_NAME, IDENTITY_NAME):
-        shutil.copy2(runtime.data_dir / name, target / name)
-        (target / name).chmod(0o600)
-    shutil.copytree(runtime.data_dir / KEYS_DIR, target / KEYS_DIR)
-    (target / KEYS_DIR).chmod(0o700)
+    skip = {DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", DB_NAME + "-journal"}
+    for source_path in sorted(runtime.data_dir.iterdir()):
+        name = source_path.name
+        if name in skip or source_path.resolve() == target.resolve():
+            continue
+        if source_path.is_dir():
+            shutil.copytree(source_path, target / name)
+            (target / name).chmod(0o700)
+            for inner in (target / name).rglob("*"):
+                inner.chmod(0o700 if inner.is_dir() else 0o600)
+        elif source_path.is_file():
+            shutil.copy2(source_path, target / name)
+            (target / name).chmod(0o600)
     db = runtime.db()
     with write_transaction(db):
         AuditLog(db).append(actor=actor, action="node.backup", detail={"denials": records[0], "licences": records[1]})
-    return f"{records[0]} denials, {records[1]} licences, settings, keys and identity"
+    return f"{records[0]} denials, {records[1]} licences, settings, keys, identity and policy"
