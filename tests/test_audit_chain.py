@@ -1,0 +1,129 @@
+"""``cordon audit verify`` on a real log, after editing the SQLite file behind the node's back."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from click.testing import CliRunner
+from conftest import sample_denial
+
+from node.audit import AuditLog, entry_hash
+from node.cli import main
+from node.clients import ClientRegistry
+from node.database import DB_NAME
+from node.denials import DenialRegistry
+
+
+def verify(data_dir):
+    return CliRunner().invoke(main, ["audit", "verify", "--data-dir", str(data_dir)], catch_exceptions=False)
+
+
+@pytest.fixture
+def logged(app):
+    """A node whose audit log holds 8 entries: a client, five denials, a read, an amendment."""
+    runtime = app.extensions["cordon"]
+    db = runtime.db()
+    ClientRegistry(db).create("registry", ["publish"], actor="cli:admin")
+    registry = DenialRegistry(db, "MT")
+    uids = [registry.create(sample_denial(ref=f"MT/DEN/2026/{i:04d}"), actor="cl_test")["uid"] for i in range(5)]
+    registry.get(uids[0], actor="cl_test")
+    registry.amend(uids[1], {"reason_text": "Reassessed."}, actor="cl_test")
+    assert AuditLog(db).verify().entries == 8
+    runtime.close()
+    return runtime.data_dir
+
+
+def tamper(data_dir, *statements):
+    conn = sqlite3.connect(data_dir / DB_NAME)
+    with conn:
+        for statement in statements:
+            conn.execute(statement)
+    conn.close()
+
+
+def test_fresh_log_verifies(node_dir):
+    result = verify(node_dir)
+    assert result.exit_code == 0 and "audit log intact" in result.stdout
+
+
+def test_intact_log_verifies(logged):
+    result = verify(logged)
+    assert result.exit_code == 0, result.output
+    assert "audit log intact: 8 entries" in result.stdout
+
+
+def test_edited_entry_is_named(logged):
+    tamper(logged, "UPDATE audit_log SET actor = 'someone-else' WHERE seq = 4")
+    result = verify(logged)
+    assert result.exit_code == 1
+    assert "entry 4 was edited" in result.stderr
+    assert "1 problem(s) in 8 entries" in result.stderr
+
+
+def test_edited_detail_and_timestamp_are_caught(logged):
+    tamper(logged, "UPDATE audit_log SET detail = '{\"ref\":\"MT/DEN/2026/9999\",\"version\":1}' WHERE seq = 3",
+           "UPDATE audit_log SET at = '2020-01-01T00:00:00.000000Z' WHERE seq = 6")
+    result = verify(logged)
+    assert result.exit_code == 1
+    assert "entry 3 was edited" in result.stderr and "entry 6 was edited" in result.stderr
+
+
+def test_deleted_entry_is_named(logged):
+    tamper(logged, "DELETE FROM audit_log WHERE seq = 5")
+    result = verify(logged)
+    assert result.exit_code == 1
+    assert "entry 5 was deleted" in result.stderr
+    assert "7 entries" in result.stderr
+
+
+def test_several_deleted_entries_are_named_as_a_range(logged):
+    tamper(logged, "DELETE FROM audit_log WHERE seq IN (3, 4, 5)")
+    result = verify(logged)
+    assert result.exit_code == 1 and "entry 3-5 was deleted" in result.stderr
+
+
+def test_deleted_first_entry_is_named(logged):
+    tamper(logged, "DELETE FROM audit_log WHERE seq = 1")
+    result = verify(logged)
+    assert result.exit_code == 1 and "entry 1 was deleted" in result.stderr
+
+
+def test_reordered_entries_are_named(logged):
+    tamper(logged, "UPDATE audit_log SET seq = -1 WHERE seq = 6",
+           "UPDATE audit_log SET seq = 6 WHERE seq = 7",
+           "UPDATE audit_log SET seq = 7 WHERE seq = -1")
+    result = verify(logged)
+    assert result.exit_code == 1
+    assert "entry 6 is out of order: it was written after entry 7" in result.stderr
+
+
+def test_entry_replaced_by_a_forged_one_is_caught(logged):
+    conn = sqlite3.connect(logged / DB_NAME)
+    prev = conn.execute("SELECT prev_hash FROM audit_log WHERE seq = 2").fetchone()[0]
+    conn.close()
+    forged = entry_hash("f" * 64, "2026-01-01T00:00:00.000000Z", "cl_test", "denial.create", "x", "{}")
+    tamper(logged, f"UPDATE audit_log SET prev_hash = '{'f' * 64}', hash = '{forged}', target = 'x', "
+                   "detail = '{}', at = '2026-01-01T00:00:00.000000Z' WHERE seq = 2")
+    assert prev != "f" * 64
+    result = verify(logged)
+    assert result.exit_code == 1 and "entry 2" in result.stderr
+
+
+def test_verify_over_the_api_reports_the_same(app, client, bearer):
+    admin = bearer("admin")
+    ok = client.get("/api/v1/audit/verify", headers=admin).get_json()
+    assert ok["ok"] is True and ok["entries"] >= 2
+    data_dir = app.extensions["cordon"].data_dir
+    tamper(data_dir, "UPDATE audit_log SET action = 'nothing' WHERE seq = 1")
+    broken = client.get("/api/v1/audit/verify", headers=admin).get_json()
+    assert broken["ok"] is False
+    assert any(p.startswith("entry 1 was edited") for p in broken["problems"])
+
+
+def test_audit_entries_hold_no_record_content(logged):
+    conn = sqlite3.connect(logged / DB_NAME)
+    text = " ".join(" ".join(map(str, row)) for row in conn.execute("SELECT * FROM audit_log"))
+    conn.close()
+    for secret in ("Технопром", "Tekhnoprom", "Melita", "missile", "840000"):
+        assert secret not in text
