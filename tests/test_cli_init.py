@@ -1,0 +1,95 @@
+"""``cordon init``: files readable by the owner only, refusal to run twice, CORDON_DATA_DIR, clear errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import stat
+
+from nodeproc import cordon
+
+INIT = ("init", "--node-id", "MT", "--name", "Malta", "--url", "http://127.0.0.1:8701")
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def snapshot(directory):
+    return {str(p.relative_to(directory)): (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir",
+                                            p.stat().st_mtime_ns, mode(p))
+            for p in sorted(directory.rglob("*"))}
+
+
+def test_init_creates_private_files_and_keys(tmp_path):
+    data_dir = tmp_path / "node" / "mt"
+    result = cordon(*INIT, data_dir=data_dir)
+    assert "Initialised node MT (Malta)" in result.stdout and "fingerprint" in result.stdout
+    assert mode(data_dir) == 0o700
+    for name in ("cordon.toml", "cordon.db", "identity.json"):
+        assert (data_dir / name).is_file() and mode(data_dir / name) == 0o600, name
+    keys = list((data_dir / "keys").iterdir())
+    assert mode(data_dir / "keys") == 0o700 and len(keys) == 2
+    assert all(mode(k) == 0o600 for k in keys)
+    for path in data_dir.rglob("*"):
+        assert mode(path) & 0o077 == 0, f"{path} is readable by others"
+    settings = (data_dir / "cordon.toml").read_text()
+    assert 'node_id = "MT"' in settings and 'base_url = "http://127.0.0.1:8701"' in settings
+    identity = json.loads((data_dir / "identity.json").read_text())
+    assert "Ed25519" in json.dumps(identity) or "ed25519" in json.dumps(identity).lower()
+    assert "X25519" in json.dumps(identity) or "x25519" in json.dumps(identity).lower()
+
+
+def test_init_twice_refuses_and_changes_nothing(tmp_path):
+    data_dir = tmp_path / "mt"
+    cordon(*INIT, data_dir=data_dir)
+    before = snapshot(data_dir)
+    again = cordon("init", "--node-id", "DE", "--name", "Germany", "--url", "http://127.0.0.1:8702",
+                   data_dir=data_dir, check=False)
+    assert again.returncode == 1
+    assert "already holds a Cordon node" in again.stderr and "nothing was changed" in again.stderr
+    assert snapshot(data_dir) == before
+
+
+def test_init_in_an_existing_empty_directory_and_a_foreign_file_is_kept(tmp_path):
+    data_dir = tmp_path / "mt"
+    data_dir.mkdir(mode=0o755)
+    (data_dir / "README.txt").write_text("operator notes")
+    cordon(*INIT, data_dir=data_dir)
+    assert mode(data_dir) == 0o700 and (data_dir / "cordon.db").exists()
+    assert (data_dir / "README.txt").read_text() == "operator notes"
+
+
+def test_cordon_data_dir_is_honoured(tmp_path):
+    data_dir = tmp_path / "from-env"
+    result = cordon(*INIT, env={"CORDON_DATA_DIR": str(data_dir)})
+    assert result.returncode == 0
+    assert (data_dir / "cordon.toml").exists()
+    assert not (tmp_path / "cordon-data").exists()
+    listed = cordon("clients", "list", env={"CORDON_DATA_DIR": str(data_dir)})
+    assert "no clients" in listed.stdout
+    verify = cordon("audit", "verify", env={"CORDON_DATA_DIR": str(data_dir)})
+    assert "audit log intact" in verify.stdout
+
+
+def test_bad_node_id_and_url_are_clear_errors_and_create_nothing(tmp_path):
+    cases = [
+        (("--node-id", "malta!", "--url", "http://127.0.0.1:8701"), "node_id"),
+        (("--node-id", "M", "--url", "http://127.0.0.1:8701"), "node_id"),
+        (("--node-id", "MT", "--url", "ftp://example.org"), "base_url"),
+        (("--node-id", "MT", "--url", "not a url"), "base_url"),
+    ]
+    for args, field in cases:
+        data_dir = tmp_path / f"case-{field}-{len(list(tmp_path.iterdir()))}"
+        result = cordon("init", "--name", "Malta", *args, data_dir=data_dir, check=False)
+        assert result.returncode == 1, args
+        assert f"{field}:" in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+        assert not data_dir.exists(), args
+
+
+def test_commands_on_a_missing_data_directory_say_so(tmp_path):
+    result = cordon("clients", "list", data_dir=tmp_path / "nowhere", check=False)
+    assert result.returncode == 1
+    assert "not an initialised Cordon data directory" in result.stderr and "cordon init" in result.stderr
+    assert "Traceback" not in result.stderr
