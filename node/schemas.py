@@ -31,7 +31,9 @@ LICENCE_TYPES = ("individual", "global", "general", "large_project")
 LICENCE_STATUSES = ("valid", "suspended", "revoked", "expired", "exhausted")
 REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/._ -]{0,63}$")
 SCRIPT_RE = re.compile(r"^[A-Z][a-z]{3}$")
-LICENCE_SUB_ROUTES = ("history", "suspend", "reinstate", "revoke")
+# Words that follow a licence number in a route (/api/v1/licences/<number>/<word>...); a test
+# keeps this list in step with the routes.
+LICENCE_SUB_ROUTES = ("history", "suspend", "reinstate", "revoke", "flags", "checks", "reversal", "verify")
 
 
 def text(required=False, max_len=500, **kw):
@@ -126,8 +128,9 @@ def addressable_number(value: str) -> None:
     parts = value.split("/")
     if any(part.strip() in ("", ".", "..") for part in parts):
         raise ValidationError("must not have an empty, '.' or '..' part between slashes")
-    if len(parts) > 1 and parts[-1] in LICENCE_SUB_ROUTES:
-        raise ValidationError(f"must not end in '/{parts[-1]}', which names a licence sub-route")
+    reserved = [part for part in parts[1:] if part in LICENCE_SUB_ROUTES]
+    if reserved:
+        raise ValidationError(f"must not have '{reserved[0]}' as a part after a slash: it names a licence sub-route")
 
 
 @functools.cache

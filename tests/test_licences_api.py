@@ -56,7 +56,7 @@ def test_numbers_that_end_like_a_sub_route_are_not_confused(client, bearer):
 
 def test_numbers_that_cannot_be_addressed_by_url_are_refused(app, client, bearer):
     pub = bearer("publish")
-    for number in ("MT/LIC/history", "MT/LIC/revoke", "MT/LIC/", "MT//LIC", "MT/./LIC", "MT/../LIC"):
+    for number in ("MT/LIC/history", "MT/LIC/revoke", "MT/checks/1", "MT/LIC/", "MT//LIC", "MT/./LIC", "MT/../LIC"):
         response = client.post("/api/v1/licences", json=sample_licence(number=number), headers=pub)
         assert response.status_code == 400, number
         assert "number" in response.get_json()["fields"], number
@@ -64,6 +64,17 @@ def test_numbers_that_cannot_be_addressed_by_url_are_refused(app, client, bearer
     assert db.execute("SELECT count(*) FROM licences").fetchone()[0] == 0
     create(client, pub, number="MT/LIC/historic")
     assert client.get("/api/v1/licences/MT/LIC/historic", headers=pub).status_code == 200
+
+
+def test_every_word_after_a_licence_number_in_a_route_is_reserved(app):
+    from node.schemas import LICENCE_SUB_ROUTES
+
+    words = set()
+    for rule in app.url_map.iter_rules():
+        head, marker, tail = rule.rule.partition("<path:number>")
+        if marker and "/licences/" in head:
+            words |= {part for part in tail.split("/") if part and not part.startswith("<")}
+    assert words and words <= set(LICENCE_SUB_ROUTES), sorted(words - set(LICENCE_SUB_ROUTES))
 
 
 def test_list_newest_first_with_status_filter_and_cursor(client, bearer):
