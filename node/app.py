@@ -91,7 +91,6 @@ def issue_token():
         message = {
             "invalid_client": "unknown client or wrong secret",
             "unsupported_grant_type": "only grant_type=client_credentials is supported",
-            "invalid_scope": "the client may not request that scope",
         }.get(code) or body.get("error_description") or "the token request was refused"
         fixed = jsonify({"error": code, "message": message, "fields": {}})
         fixed.status_code = response.status_code

@@ -1,10 +1,13 @@
 """The audit trail: an append-only, hash-chained log of every write and disclosure.
 
 Each entry's ``hash`` is SHA-256 over the previous entry's hash and the
-canonical JSON of the entry itself (seq, at, actor, action, target, detail).
+canonical JSON of the entry itself (at, actor, action, target, detail); the
+sequence number is the entry's position, checked against the chain.
 Editing, deleting or reordering an entry breaks the chain at that entry, and
 :meth:`AuditLog.verify` says which. Entries name records by uid or reference;
-they never hold record content.
+they never hold record content. Removing entries from the end of the log
+leaves a valid shorter chain: compare the head (last seq and hash, shown by
+``cordon audit verify``) with a copy kept elsewhere to detect that.
 """
 
 from __future__ import annotations

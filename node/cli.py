@@ -647,7 +647,9 @@ def audit_verify(data_dir):
 
     report = AuditLog(runtime_for(data_dir).db()).verify()
     if report.ok:
-        click.echo(f"audit log intact: {report.entries} entries")
+        head = AuditLog(runtime_for(data_dir).db()).entries(after=max(report.entries - 1, 0), limit=1)
+        tail = f"; head: entry {head[0]['seq']} {head[0]['hash'][:16]}" if head else ""
+        click.echo(f"audit log intact: {report.entries} entries{tail}")
         return
     for problem in report.problems:
         click.secho(problem, fg="red", err=True)

@@ -13,6 +13,7 @@ import time
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin, grants
+from authlib.oauth2.rfc6749.errors import InvalidScopeError
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InsufficientScopeError
 from flask import current_app, g
 
@@ -37,7 +38,11 @@ class OAuthClient(ClientMixin):
         allowed = set(self.client.scopes)
         if not scope:
             return " ".join(self.client.scopes)
-        return " ".join(s for s in scope.split() if s in allowed)
+        requested = scope.split()
+        refused = [s for s in requested if s not in allowed]
+        if refused:
+            raise InvalidScopeError(description=f"this client may not request: {' '.join(refused)}")
+        return " ".join(requested)
 
     def check_redirect_uri(self, redirect_uri):
         return False

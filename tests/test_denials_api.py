@@ -146,3 +146,17 @@ def test_reads_and_writes_are_audited(app, client, bearer):
     assert "denial.create" in actions and "denial.read" in actions and "denial.list" in actions
     text = str(AuditLog(app.extensions["cordon"].db()).entries(limit=100))
     assert "secret-name" not in text and "Технопром" not in text
+
+
+def test_token_for_a_scope_the_client_lacks_is_refused(app, client):
+    from node.clients import ClientRegistry
+
+    c, secret = ClientRegistry(app.extensions["cordon"].db()).create("reader", ["read"], actor="test")
+    refused = client.post("/oauth/token", data={"grant_type": "client_credentials", "scope": "read admin"},
+                          auth=(c.client_id, secret))
+    assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_scope"
+    assert "admin" in refused.get_json()["message"]
+    granted = client.post("/oauth/token", data={"grant_type": "client_credentials", "scope": "read"},
+                          auth=(c.client_id, secret))
+    assert granted.status_code == 200 and granted.get_json()["scope"] == "read"
+    assert granted.get_json()["expires_in"] <= 3600
