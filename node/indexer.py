@@ -1,49 +1,80 @@
-"""Background normalisation of newly stored party names (``cordon serve`` only).
+"""Normalisation of newly stored party names, in a worker process of ``cordon serve``.
 
-Runs in its own thread, in small chunks, so a bulk import or a large pull
-becomes searchable within moments without holding up the writers.
+Normalising a name (transliteration, legal forms, name symbols) is CPU work
+in Python; doing it in the serving process would hold up requests while a
+bulk import or a large pull is being indexed. ``cordon serve`` therefore
+starts one worker process (``python -m node.indexer DATA_DIR``) that
+normalises pending names in small transactions and exits with its parent.
+Each stored name is normalised once; queries never normalise stored names.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 from . import party_names
-from .runtime import NodeRuntime
 
 log = logging.getLogger("cordon.indexer")
 
 
 class NameIndexer:
-    def __init__(self, runtime: NodeRuntime, interval: float = 1.0, chunk: int = 500):
+    """Starts and stops the worker process; ``wake`` is a no-op kept for the change events."""
+
+    def __init__(self, runtime, interval: float = 0.5):
         self.runtime = runtime
         self.interval = interval
-        self.chunk = chunk
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._proc: subprocess.Popen | None = None
+        self._lock = threading.Lock()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="cordon-name-indexer", daemon=True)
-        self._thread.start()
+        with self._lock:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "node.indexer", str(self.runtime.data_dir), str(self.interval)],
+                stdin=subprocess.DEVNULL)
 
     def wake(self, *_args) -> None:
-        self._wake.set()
+        """The worker polls; nothing to do here."""
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread:
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
+        with self._lock:
+            proc, self._proc = self._proc, None
+        if proc and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
             try:
-                done = party_names.compute_pending(self.runtime.db(), self.chunk)
-            except Exception:  # noqa: BLE001 - keep indexing after a failure; it is logged
-                log.exception("normalising party names failed")
-                done = 0
-            if not done:
-                self._wake.wait(self.interval)
-                self._wake.clear()
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def work(data_dir: Path, interval: float) -> None:
+    from .runtime import NodeRuntime
+
+    os.umask(0o077)
+    parent = os.getppid()
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    runtime = NodeRuntime(data_dir)
+    db = runtime.db()
+    while not stopping.is_set() and os.getppid() == parent:
+        try:
+            done = party_names.compute_pending(db, 200)
+        except Exception:  # noqa: BLE001 - keep going after a failure; it is logged
+            log.exception("normalising party names failed")
+            done = 0
+        if not done:
+            time.sleep(interval)
+    runtime.close()
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    work(Path(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 0.5)

@@ -254,6 +254,107 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX customs_checks_declared ON customs_checks (declared_at, customs_office);
         """,
     ),
+    (
+        "0007_health",
+        """
+        CREATE TABLE health_samples (
+            id INTEGER PRIMARY KEY,
+            member TEXT NOT NULL,
+            polled_at TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reasons TEXT NOT NULL DEFAULT '[]',
+            elapsed_ms INTEGER,
+            error TEXT,
+            max_lag_seconds INTEGER,
+            failing_links INTEGER,
+            report TEXT
+        );
+        CREATE INDEX health_samples_member ON health_samples (member, polled_at);
+        CREATE INDEX health_samples_polled ON health_samples (polled_at);
+        """,
+    ),
+    (
+        "0006_consultations",
+        """
+        CREATE TABLE consultations (
+            uid TEXT PRIMARY KEY,
+            direction TEXT NOT NULL,
+            requesting_state TEXT NOT NULL,
+            consulted_state TEXT NOT NULL,
+            peer TEXT NOT NULL,
+            status TEXT NOT NULL,
+            opened_at TEXT NOT NULL,
+            response_due TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            licence_number TEXT,
+            doc TEXT NOT NULL
+        );
+        CREATE INDEX consultations_status ON consultations (status, response_due);
+        CREATE TABLE consultation_deliveries (
+            id INTEGER PRIMARY KEY,
+            consultation_uid TEXT NOT NULL,
+            peer TEXT NOT NULL,
+            event TEXT NOT NULL,
+            event_uid TEXT NOT NULL,
+            body TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            next_attempt_at TEXT,
+            last_error TEXT,
+            done_at TEXT
+        );
+        CREATE INDEX consultation_deliveries_queue ON consultation_deliveries (peer, state, id);
+        CREATE TABLE consultation_delivery_leases (
+            peer TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            until TEXT NOT NULL
+        );
+        CREATE TABLE licence_flags (
+            licence_uid TEXT NOT NULL,
+            licence_number TEXT NOT NULL,
+            denial_uid TEXT NOT NULL,
+            denial_origin TEXT NOT NULL,
+            score REAL NOT NULL,
+            detail TEXT NOT NULL,
+            flagged_at TEXT NOT NULL,
+            consultation_uid TEXT,
+            PRIMARY KEY (licence_uid, denial_uid)
+        );
+        CREATE INDEX licence_flags_number ON licence_flags (licence_number);
+        """,
+    ),
+    (
+        "0008_users",
+        """
+        CREATE TABLE users (
+            name TEXT PRIMARY KEY COLLATE NOCASE,
+            role TEXT NOT NULL,
+            password_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            disabled_at TEXT,
+            failed_logins INTEGER NOT NULL DEFAULT 0,
+            last_failed_at TEXT,
+            locked_until TEXT,
+            last_login_at TEXT
+        );
+        CREATE TABLE web_sessions (
+            sid_hash TEXT PRIMARY KEY,
+            user_name TEXT,
+            data TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            last_seen INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX web_sessions_seen ON web_sessions (last_seen);
+        CREATE INDEX web_sessions_user ON web_sessions (user_name);
+        """,
+    ),
+    (
+        "0009_pending_names",
+        """
+        CREATE INDEX party_names_pending ON party_names (id) WHERE forms IS NULL;
+        """,
+    ),
 ]
 
 
