@@ -18,6 +18,7 @@ from flask import Flask, Response, current_app, jsonify
 
 from . import error_responses
 from .api import audit_routes, denial_routes, federation_routes, licence_routes, screening_routes
+from .api import consultation_peer_routes, consultation_routes
 from .api.catalogue import ApiCatalogue
 from .api.openapi_document import document_view
 from .config import Settings
@@ -56,6 +57,8 @@ def create_app(data_dir: str | Path, settings: Settings | None = None) -> Flask:
         app.register_blueprint(module.register(catalogue))
 
     app.register_blueprint(federation_routes.blueprint(catalogue))
+    for blueprint in (*consultation_routes.register(catalogue), consultation_peer_routes.blueprint(catalogue)):
+        app.register_blueprint(blueprint)
     from .api import customs_routes, verification_routes
 
     for module in (customs_routes, verification_routes):

@@ -8,6 +8,7 @@ import logging
 from typing import Callable
 
 from .config import Settings
+from .consultation_jobs import deliver_consultations, flag_licences, mark_overdue_consultations
 from .database import write_transaction
 from .denials import DenialRegistry
 from .runtime import NodeRuntime
@@ -68,6 +69,9 @@ JOBS: dict[str, Job] = {
     "push-peers": push_peers,
     "purge-nonces": purge_nonces,
     "index-names": index_names,
+    "mark-overdue-consultations": mark_overdue_consultations,
+    "deliver-consultations": deliver_consultations,
+    "flag-licences": flag_licences,
 }
 
 
@@ -77,4 +81,7 @@ def triggers(settings: Settings) -> dict[str, dict]:
         "expire-denials": {"trigger": "cron", "hour": 2, "minute": 15},
         "pull-peers": {"trigger": "interval", "seconds": settings.sync_interval_seconds},
         "purge-nonces": {"trigger": "interval", "minutes": 10},
+        "mark-overdue-consultations": {"trigger": "cron", "minute": 5},
+        "deliver-consultations": {"trigger": "interval", "seconds": 30},
+        "flag-licences": {"trigger": "interval", "seconds": 60},
     }

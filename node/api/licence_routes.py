@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, g, jsonify, request
 
+from ..licence_flags import check_recorded
 from ..licences import LicenceRegistry
 from ..schemas import LicenceInput, LicencePage, LicenceRecord, StatusChange
 from .catalogue import ApiCatalogue, json_body, query_int
@@ -32,7 +33,8 @@ def register(catalogue: ApiCatalogue):
                    body=LicenceInput, response=LicenceRecord, status=201)
     def create_licence():
         doc = registry().create(json_body(), actor=g.actor)
-        return changed(doc), 201
+        changed(doc)
+        return jsonify({**doc, "undercut_flags": check_recorded(current_app.extensions["cordon"], doc)}), 201
 
     @api.operation("", "GET", summary="List licences, newest first", tag="licences", scopes=READ,
                    response=LicencePage, query={"status": "valid | suspended | revoked | expired | exhausted",
