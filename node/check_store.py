@@ -69,11 +69,14 @@ class CheckStore:
 
     # -- licences and lines ---------------------------------------------------
     def licence(self, number: str) -> dict:
-        row = self.db.execute("SELECT doc FROM licences WHERE origin = ? AND number = ?",
-                              [self.node_id, number]).fetchone()
+        """What a check needs of this node's licence ``number``: uid, number, status, validity, destinations."""
+        row = self.db.execute(
+            "SELECT uid, number, status, valid_from, valid_to, json_extract(doc, '$.destinations') FROM licences "
+            "WHERE origin = ? AND number = ?", [self.node_id, number]).fetchone()
         if row is None:
             raise NotFound(f"no licence {number} of {self.node_id}", fields={"number": "not a licence of this node"})
-        return json.loads(row[0])
+        return {"uid": row[0], "number": row[1], "status": row[2], "valid_from": row[3], "valid_to": row[4],
+                "destinations": json.loads(row[5] or "[]")}
 
     def line(self, uid: str, line_no: int) -> Line | None:
         row = self.db.execute(

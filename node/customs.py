@@ -119,7 +119,7 @@ class CustomsDesk:
         body = {
             "licence_number": number, "declaration_ref": declared["declaration_ref"],
             "line_no": declared["line_no"], "cn_code": declared["cn_code"],
-            "quantity": canon(declared["quantity"]), "unit": declared["unit"].strip(),
+            "quantity": canon(declared["quantity"]), "unit": declared["unit"].strip().casefold(),
             "value": canon(declared.get("value")), "currency": declared.get("currency"),
             "destination": declared["destination"], "parties": declared["parties"],
             "customs_office": declared["customs_office"], "declared_at": to_iso(declared["declared_at"]),

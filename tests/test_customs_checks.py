@@ -152,7 +152,7 @@ def test_denied_party_hit_is_explained_and_nothing_is_written_off(app, client, p
 def test_same_declaration_twice_writes_off_once_and_answers_the_same(app, client, pub, cus, bearer):
     create(client, pub)
     first = client.post(check_url(), json=declaration(quantity="4"), headers=cus)
-    again = client.post(check_url(), json=declaration(quantity="4.00", declaration_ref=mrn(1).lower()),
+    again = client.post(check_url(), json=declaration(quantity="4.00", declaration_ref=mrn(1).lower(), unit="PCS"),
                         headers=bearer("customs"))
     assert first.status_code == again.status_code == 201
     assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
