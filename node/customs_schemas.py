@@ -198,6 +198,22 @@ class ReversalInput(Schema):
     customs_office = OfficeRef()
 
 
+class ReversalAnswer(Schema):
+    """The answer to a reversal: what went back to the line, and the balance before and after."""
+
+    declaration_ref = fields.String(required=True)
+    licence_number = fields.String(required=True)
+    line_no = fields.Integer(required=True)
+    reversal_of = fields.Dict(required=True, metadata={"description": "result and checked_at of the check"})
+    reversed_at = fields.String(required=True)
+    reason = fields.String(required=True)
+    customs_office = fields.String(allow_none=True)
+    restored = fields.Nested(Balance, required=True)
+    balance_before = fields.Nested(Balance, required=True)
+    balance_after = fields.Nested(Balance, required=True)
+    licence_status = fields.String(required=True)
+
+
 class LineSummary(Schema):
     line_no = fields.Integer()
     cn_code = fields.String()

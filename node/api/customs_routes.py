@@ -19,7 +19,8 @@ from flask import current_app, g, jsonify, request
 from ..customs import CustomsDesk
 from ..customs_reports import CheckReports
 from ..customs_schemas import (
-    CheckAnswer, CheckHistory, CheckInput, CheckRecord, MismatchReport, ReversalInput, VerifyAnswer, VerifyInput,
+    CheckAnswer, CheckHistory, CheckInput, CheckRecord, MismatchReport, ReversalAnswer, ReversalInput, VerifyAnswer,
+    VerifyInput,
 )
 from ..errors import ValidationFailed
 from ..licence_verification import LicenceVerifier
@@ -92,7 +93,7 @@ def register(catalogue: ApiCatalogue):
 
     @api.operation("/licences/<path:number>/checks/<declaration_ref>/reversal", "POST",
                    summary="Reverse a write-off (post-clearance invalidation): the balance is restored",
-                   tag="customs", scopes=("customs",), body=ReversalInput, status=201)
+                   tag="customs", scopes=("customs",), body=ReversalInput, response=ReversalAnswer, status=201)
     def reverse_check(number, declaration_ref):
         outcome = desk().reverse(number, declaration_ref, json_body(), actor=g.actor)
         licence_changed(outcome)
