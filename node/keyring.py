@@ -9,6 +9,11 @@ Rotation makes new keys, marks the old ones retired (they still verify what
 they signed and still open envelopes sealed to them) and signs the successor
 document with both the old and the new signing key, so peers can follow the
 chain. Revocation marks a key revoked from a given time.
+
+``identity.json`` is re-read whenever it changed on disk, so a rotation or
+revocation made by ``cordon keys`` in another process takes effect in the
+running node at once: it signs with the new key and opens envelopes sealed to
+it.
 """
 
 from __future__ import annotations
@@ -46,11 +51,17 @@ def write_private_file(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _file_stamp(path: Path) -> tuple:
+    info = path.stat()
+    return (info.st_mtime_ns, info.st_size, info.st_ino)
+
+
 class Keyring:
     def __init__(self, data_dir: Path):
         self.data_dir = Path(data_dir)
         self._lock = threading.Lock()
         self._signed: dict | None = None
+        self._stamp: tuple | None = None
         self._private: dict[str, object] = {}
 
     @property
@@ -84,11 +95,14 @@ class Keyring:
 
     # -- reading ----------------------------------------------------------
     def signed_identity(self) -> dict:
+        """The current signed identity document, as ``identity.json`` holds it now."""
+        path = self.data_dir / IDENTITY_NAME
+        stamp = _file_stamp(path)
         with self._lock:
-            if self._signed is None:
-                signed = json.loads((self.data_dir / IDENTITY_NAME).read_text(encoding="utf-8"))
+            if self._signed is None or stamp != self._stamp:
+                signed = json.loads(path.read_text(encoding="utf-8"))
                 verify_self_signed(signed)
-                self._signed = signed
+                self._signed, self._stamp = signed, stamp
             return self._signed
 
     @property
@@ -158,6 +172,7 @@ class Keyring:
 
     def _publish(self, signed: dict) -> None:
         verify_self_signed(signed)
-        write_private_file(self.data_dir / IDENTITY_NAME, json.dumps(signed, indent=2, ensure_ascii=False) + "\n")
+        path = self.data_dir / IDENTITY_NAME
+        write_private_file(path, json.dumps(signed, indent=2, ensure_ascii=False) + "\n")
         with self._lock:
-            self._signed = signed
+            self._signed, self._stamp = signed, _file_stamp(path)
