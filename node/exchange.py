@@ -98,6 +98,19 @@ class Exchange:
         return results
 
     def pull_from(self, peer, *, max_batches: int = 100000) -> dict:
+        """Pull the peer's changes after our cursor.
+
+        An answer sealed with a key we do not know means the peer rotated its keys
+        while it could not tell us: learn its identity (accepted only through the
+        signed chain from the one we trust) and try once more.
+        """
+        result = self._pull(peer, max_batches)
+        if result.pop("code", None) == "unknown_key" and self.learn_identity(peer):
+            result = self._pull(self.registry().require(peer.node_id), max_batches)
+            result.pop("code", None)
+        return result
+
+    def _pull(self, peer, max_batches: int) -> dict:
         db = self.runtime.db()
         totals = Receipt()
         batches = 0
@@ -124,7 +137,7 @@ class Exchange:
                 db.execute("UPDATE peer_state SET pull_failures = pull_failures + 1, last_pull_error = ? "
                            "WHERE node_id = ?", [str(exc), peer.node_id])
             log.warning("pull from %s failed: %s", peer.node_id, exc)
-            return {"peer": peer.node_id, "ok": False, "error": str(exc), **totals.to_dict()}
+            return {"peer": peer.node_id, "ok": False, "error": str(exc), "code": exc.code, **totals.to_dict()}
         return {"peer": peer.node_id, "ok": True, "batches": batches, **totals.to_dict()}
 
     def sync(self, peer_id: str | None = None) -> list[dict]:
@@ -140,6 +153,20 @@ class Exchange:
         except (PeerUnavailable, PeerRefused) as exc:
             log.warning("identity announcement to %s failed: %s", peer.node_id, exc)
             return False
+
+    def learn_identity(self, peer) -> bool:
+        """Fetch the peer's published identity; accept it only if it chains from the trusted one."""
+        try:
+            signed = self.client(peer).get_identity()
+            accepted = self.registry().accept_identity(peer.node_id, signed, actor=f"peer:{peer.node_id}")
+        except (PeerUnavailable, FederationError, ValueError) as exc:
+            log.warning("could not learn a new identity of %s: %s", peer.node_id, exc)
+            return False
+        serial = accepted.document["serial"]
+        if serial <= peer.document["serial"]:
+            return False
+        log.info("accepted identity serial %d of %s through its signed chain", serial, peer.node_id)
+        return True
 
     def announce(self) -> dict[str, bool]:
         return {peer.node_id: self.announce_to(peer) for peer in self.peers()}
