@@ -76,6 +76,15 @@ def create_app(data_dir: str | Path, settings: Settings | None = None) -> Flask:
                                         lambda: threading.Thread(target=screening.warm, daemon=True).start()]
     app.extensions["cordon_stoppers"] = [worker.stop, indexer.stop]
     runtime.extensions["exchange"] = exchange
+    from . import coordinator_page, metrics
+    from .api import health_routes
+
+    app.register_blueprint(health_routes.peer_blueprint(catalogue))
+    app.register_blueprint(health_routes.api_blueprint(catalogue))
+    app.register_blueprint(coordinator_page.blueprint())
+    node_metrics = metrics.NodeMetrics(runtime, started_at=app.extensions["cordon_started"])
+    node_metrics.install(app)
+    exchange.on_result = node_metrics.exchange_result
 
     app.add_url_rule("/api/v1/openapi.json", "openapi", document_view(catalogue, software_version()))
     app.add_url_rule("/oauth/token", "oauth_token", issue_token, methods=["POST"])

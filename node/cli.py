@@ -681,6 +681,24 @@ def backup(data_dir, path):
     click.echo(f"backup written to {path}: {summary}")
 
 
+@main.command()
+@DATA_DIR
+@click.option("--poll", is_flag=True, help="On a coordinator: poll every member now, then print.")
+@click.option("--json", "as_json", is_flag=True, help="Print the overview as JSON (as GET /api/v1/federation/health).")
+def health(data_dir, poll, as_json):
+    """Federation health: on a coordinator every member from the latest poll; on a member this node and its peers."""
+    from .federation_overview import overview
+    from .health_printout import render
+    from .member_poll import poll_members
+    from .timestamps import utc_now
+
+    rt = runtime_for(data_dir)
+    if poll:
+        poll_members(rt, utc_now())
+    data = overview(rt, utc_now())
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False) if as_json else render(data))
+
+
 @main.group()
 def jobs():
     """Scheduled jobs, run on demand."""

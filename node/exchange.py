@@ -26,11 +26,14 @@ from .timestamps import parse_iso, to_iso, utc_now
 
 log = logging.getLogger("cordon.exchange")
 
+COORDINATOR = "coordinator"
+
 
 class Exchange:
-    def __init__(self, runtime: NodeRuntime, *, on_stored=None):
+    def __init__(self, runtime: NodeRuntime, *, on_stored=None, on_result=None):
         self.runtime = runtime
         self.on_stored = on_stored
+        self.on_result = on_result  # on_result("push" | "pull", summary) after each attempt, e.g. for metrics
         self._sessions = threading.local()
 
     # -- building blocks ----------------------------------------------------
@@ -69,8 +72,27 @@ class Exchange:
                           session=session)
 
     def peers(self, peer_id: str | None = None):
+        """The peers this node exchanges records with: members only; a coordinator node exchanges with none."""
+        if self.runtime.settings.role == COORDINATOR:
+            return []
         registry = self.registry()
-        return [registry.require(peer_id)] if peer_id else registry.active()
+        if peer_id:
+            peer = registry.require(peer_id)
+            if peer.role == COORDINATOR:
+                raise ValidationFailed(f"{peer.node_id} is the coordinator; it takes no part in record exchange",
+                                       fields={"peer": "the coordinator"})
+            return [peer]
+        return [peer for peer in registry.active() if peer.role != COORDINATOR]
+
+    def report(self, direction: str, result: dict) -> dict:
+        if self.on_result is not None:
+            self.on_result(direction, result)
+        return result
+
+    def refuse_coordinator(self, peer) -> None:
+        """Records move between members only: refuse any exchange with or at a coordinator."""
+        if self.runtime.settings.role == COORDINATOR or peer.role == COORDINATOR:
+            raise PeerRequestRefused("coordinator_exchange", peer.node_id, status=403)
 
     # -- outgoing -------------------------------------------------------------
     def push(self, peer_id: str | None = None, *, force: bool = False) -> list[dict]:
@@ -88,13 +110,13 @@ class Exchange:
                 if self.announce_to(peer):
                     result = push_to(db, self.builder(), peer, self.client(peer),
                                      batch_size=self.runtime.settings.sync_batch_size, now_fn=utc_now)
-            results.append(result)
+            results.append(self.report("push", result))
         return results
 
     def pull(self, peer_id: str | None = None, *, max_batches: int = 100000) -> list[dict]:
         results = []
         for peer in self.peers(peer_id):
-            results.append(self.pull_from(peer, max_batches=max_batches))
+            results.append(self.report("pull", self.pull_from(peer, max_batches=max_batches)))
         return results
 
     def pull_from(self, peer, *, max_batches: int = 100000) -> dict:
@@ -169,7 +191,7 @@ class Exchange:
         return True
 
     def announce(self) -> dict[str, bool]:
-        return {peer.node_id: self.announce_to(peer) for peer in self.peers()}
+        return {peer.node_id: self.announce_to(peer) for peer in self.registry().active()}
 
     # -- incoming (called by the federation routes) ------------------------------------
     def serve_changes(self, peer_id: str, body: dict, now: dt.datetime) -> dict:
@@ -183,6 +205,7 @@ class Exchange:
                                                                "limit": "1-5000"}) from None
         db = self.runtime.db()
         peer = self.registry().require(peer_id)
+        self.refuse_coordinator(peer)
         builder = self.builder()
         out = builder.build(peer, after, limit, now)
         with write_transaction(db):
@@ -192,6 +215,7 @@ class Exchange:
         return out.envelope
 
     def receive_push(self, peer_id: str, envelope: dict, now: dt.datetime) -> dict:
+        self.refuse_coordinator(self.registry().require(peer_id))
         intake = self.intake()
         batch = intake.open(peer_id, envelope)
         return intake.store(peer_id, batch, now).to_dict()

@@ -61,6 +61,13 @@ def index_names(runtime: NodeRuntime, now: dt.datetime) -> dict:
             return {"normalised": total}
 
 
+def poll_members(runtime: NodeRuntime, now: dt.datetime) -> dict:
+    """Coordinator only: ask every member for its health and keep the sample (see node.member_poll)."""
+    from .member_poll import poll_members as poll
+
+    return poll(runtime, now)
+
+
 Job = Callable[[NodeRuntime, dt.datetime], dict]
 
 JOBS: dict[str, Job] = {
@@ -69,6 +76,7 @@ JOBS: dict[str, Job] = {
     "push-peers": push_peers,
     "purge-nonces": purge_nonces,
     "index-names": index_names,
+    "poll-members": poll_members,
     "mark-overdue-consultations": mark_overdue_consultations,
     "deliver-consultations": deliver_consultations,
     "flag-licences": flag_licences,
@@ -81,6 +89,7 @@ def triggers(settings: Settings) -> dict[str, dict]:
         "expire-denials": {"trigger": "cron", "hour": 2, "minute": 15},
         "pull-peers": {"trigger": "interval", "seconds": settings.sync_interval_seconds},
         "purge-nonces": {"trigger": "interval", "minutes": 10},
+        **({"poll-members": {"trigger": "interval", "seconds": 60}} if settings.role == "coordinator" else {}),
         "mark-overdue-consultations": {"trigger": "cron", "minute": 5},
         "deliver-consultations": {"trigger": "interval", "seconds": 30},
         "flag-licences": {"trigger": "interval", "seconds": 60},
