@@ -76,6 +76,9 @@ def create_app(data_dir: str | Path, settings: Settings | None = None) -> Flask:
                                         lambda: threading.Thread(target=screening.warm, daemon=True).start()]
     app.extensions["cordon_stoppers"] = [worker.stop, indexer.stop]
     runtime.extensions["exchange"] = exchange
+    from . import web
+
+    web.install(app)
     from . import coordinator_page, metrics
     from .api import health_routes
 
