@@ -730,5 +730,17 @@ def jobs_list(data_dir):
         click.echo(f"{name:16} {when.get(name, 'on demand only')}")
 
 
+def attach_groups() -> None:
+    """Command groups kept in their own modules."""
+    from .consultation_cli import consult
+    from .customs_cli import customs, licence
+
+    for group in (customs, licence, consult):
+        main.add_command(group)
+
+
+attach_groups()
+
+
 if __name__ == "__main__":
     main()
