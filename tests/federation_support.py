@@ -303,10 +303,17 @@ class Federation:
         return self
 
     def peer_all(self) -> "Federation":
-        """Every node adds every other one: ``cordon peers add FILE --fingerprint FP``, all at once."""
-        pairs = [(a, b) for a in self.ids for b in self.ids if a != b]
-        parallel(*[lambda a=a, b=b: peer(self.nodes[a], self.nodes[b], (self.documents[b], self.fingerprints[b]))
-                   for a, b in pairs])
+        """Every node adds every other one with ``cordon peers add FILE --fingerprint FP``.
+
+        Nodes add their peers at the same time, each node one peer after the other (two
+        commands on one data directory at once could both try to apply a pending migration).
+        """
+        def add_all(adder):
+            for other in self.ids:
+                if other != adder:
+                    peer(self.nodes[adder], self.nodes[other], (self.documents[other], self.fingerprints[other]))
+
+        parallel(*[lambda a=a: add_all(a) for a in self.ids])
         return self
 
     def __getitem__(self, node_id: str) -> NodeProcess:

@@ -1,0 +1,269 @@
+"""Records crossing a federation of three real nodes (MT, DE, TN): publish, amend and revoke by
+push, pull when push failed, read-only copies, the exporter withheld, peering and un-peering.
+
+Every node sits behind a recording proxy (its base URL is the proxy's), so the tests can read
+every body that crossed between nodes. MT's push worker has a long idle interval: it pushes
+when a change wakes it, so a delivery that failed is not retried behind a test's back.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+from federation_support import NAMES, NodeDB, RoguePeer, identity_file, init_data_dir, start_federation, wait_for
+from nodeproc import NodeProcess
+
+from federation.identity import document_keys
+from federation.record_signature import verify_record
+
+PEERS = ("DE", "TN")
+ENVELOPE_FIELDS = {"v", "sender", "recipient", "sender_kid", "recipient_kid", "nonce", "ciphertext"}
+
+
+@pytest.fixture(scope="module")
+def fed(tmp_path_factory):
+    federation = start_federation(tmp_path_factory.mktemp("sync"), ("MT", "DE", "TN"), proxied=True,
+                                  settings={"MT": {"push_interval_seconds": 3600}})
+    yield federation
+    federation.close()
+
+
+def names_of(doc: dict) -> str:
+    return json.dumps(doc.get("parties", []), ensure_ascii=False)
+
+
+def test_publish_reaches_every_peer_by_push(fed):
+    doc = fed.publish("MT")
+    assert "Melita Precision Ltd" in names_of(doc)
+    for peer_id in PEERS:
+        copy = fed.wait_visible(peer_id, doc["uid"])
+        assert copy["origin"] == "MT" and copy["ref"] == doc["ref"] and copy["version"] == 1
+        # The exporter party is withheld at the receiver; everything else arrived as published.
+        assert [party["role"] for party in copy["parties"]] == ["end_user"]
+        assert "Melita Precision" not in json.dumps(copy, ensure_ascii=False)
+        assert copy["parties"][0] == doc["parties"][0]
+        assert {key: copy[key] for key in ("item_description", "reason_text", "regimes")} == \
+               {key: doc[key] for key in ("item_description", "reason_text", "regimes")}
+        # Visible through the local API, filtered by origin.
+        assert doc["uid"] in fed.listed(peer_id, "MT")
+        assert doc["uid"] not in fed.listed(peer_id, peer_id)
+    ledger = NodeDB(fed["MT"]).rows("SELECT peer, kind, version, channel FROM disclosures WHERE uid = ? "
+                                    "ORDER BY peer", [doc["uid"]])
+    assert ledger == [("DE", "record", 1, "push"), ("TN", "record", 1, "push")]
+
+
+def test_received_record_keeps_the_origins_signature(fed):
+    """What DE stored is the signed view a standard JOSE library verifies from MT's identity document."""
+    doc = fed.publish("MT")
+    fed.wait_visible("DE", doc["uid"])
+    de = NodeDB(fed["DE"])
+    jws = de.holds(doc["uid"])["received"][0][5]
+    keys = document_keys(de.peer_document("MT"))
+    signed, header = verify_record(jws, keys.get)
+    assert signed["kind"] == "record" and signed["recipient"] == "DE" and signed["record"]["uid"] == doc["uid"]
+    assert "exporter" not in json.dumps(signed["record"])
+    listed = keys[header["kid"]].to_dict()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from authlib.jose import JsonWebSignature, OKPKey
+
+        result = JsonWebSignature(algorithms=["EdDSA"]).deserialize_compact(
+            jws, OKPKey.import_key({"kty": listed["kty"], "crv": listed["crv"], "x": listed["x"]}))
+    assert json.loads(result["payload"]) == signed
+
+
+def test_amend_reaches_every_peer(fed):
+    doc = fed.publish("MT")
+    for peer_id in PEERS:
+        fed.wait_visible(peer_id, doc["uid"])
+    response = fed.api("MT").patch(fed.url("MT", f"/api/v1/denials/{doc['uid']}"),
+                                   json={"quantity": "7", "reason_text": "Revised assessment."}, timeout=10)
+    assert response.status_code == 200
+    for peer_id in PEERS:
+        copy = fed.wait_visible(peer_id, doc["uid"], version=2)
+        assert copy["quantity"] == "7" and copy["reason_text"] == "Revised assessment."
+        history = fed.api(peer_id).get(fed.url(peer_id, f"/api/v1/denials/{doc['uid']}/history"), timeout=10)
+        assert [item["version"] for item in history.json()["items"]] == [1, 2]
+
+
+def test_revocation_travels_as_a_tombstone_and_the_receivers_drop_the_content(fed):
+    doc = fed.publish("MT")
+    for peer_id in PEERS:
+        fed.wait_visible(peer_id, doc["uid"])
+    fed.api("MT").patch(fed.url("MT", f"/api/v1/denials/{doc['uid']}"), json={"quantity": "9"}, timeout=10)
+    for peer_id in PEERS:
+        fed.wait_visible(peer_id, doc["uid"], version=2)
+    response = fed.api("MT").post(fed.url("MT", f"/api/v1/denials/{doc['uid']}/revoke"),
+                                  json={"reason": "Licence later granted on appeal"}, timeout=10)
+    assert response.status_code == 200
+    for peer_id in PEERS:
+        fed.wait_gone(peer_id, doc["uid"])
+        held = NodeDB(fed[peer_id]).holds(doc["uid"])
+        assert held["denials"] == [] and held["versions"] == []  # no current row, no old version kept
+        (origin, version, _rev, kind, _at, signature), = held["received"]
+        assert (origin, version, kind, signature) == ("MT", 3, "tombstone", None)
+        assert doc["uid"] not in fed.listed(peer_id, "MT")
+    kinds = NodeDB(fed["MT"]).rows("SELECT peer, kind, version FROM holdings WHERE uid = ? ORDER BY peer",
+                                   [doc["uid"]])
+    assert kinds == [("DE", "tombstone", 3), ("TN", "tombstone", 3)]
+
+
+def test_records_from_peers_are_read_only_and_never_relayed(fed):
+    doc = fed.publish("MT")
+    before = fed.wait_visible("DE", doc["uid"])
+    url = fed.url("DE", f"/api/v1/denials/{doc['uid']}")
+    amended = fed.api("DE").patch(url, json={"quantity": "1"}, timeout=10)
+    assert amended.status_code == 409 and amended.json()["error"] == "read_only_record"
+    revoked = fed.api("DE").post(url + "/revoke", json={"reason": "not ours"}, timeout=10)
+    assert revoked.status_code == 409 and revoked.json()["error"] == "read_only_record"
+    assert fed.get("DE", doc["uid"]) == before
+    de = NodeDB(fed["DE"])
+    # DE never logs a change for MT's record, so it never sends it to anyone.
+    assert de.value("SELECT count(*) FROM changes WHERE uid = ?", [doc["uid"]]) == 0
+    assert de.value("SELECT count(*) FROM disclosures WHERE uid = ?", [doc["uid"]]) == 0
+
+
+def test_records_published_at_every_node_reach_the_others(fed):
+    docs = {node_id: fed.publish(node_id) for node_id in fed.ids}
+    for origin, doc in docs.items():
+        for node_id in fed.ids:
+            if node_id != origin:
+                assert fed.wait_visible(node_id, doc["uid"])["origin"] == origin
+
+
+def test_pull_heals_what_push_missed(fed):
+    """DE and TN are down while MT publishes; after they return, `cordon sync` (DE) and
+    `cordon jobs run pull-peers` (TN) fetch what the failed pushes did not deliver."""
+    fed.stop(*PEERS)
+    docs = [fed.publish("MT") for _ in range(3)]
+    mt = NodeDB(fed["MT"])
+    for peer_id in PEERS:
+        state = wait_for(lambda p=peer_id: (s := mt.peer_state(p))["failures"] >= 1 and s, 20,
+                         f"MT's failed push to {peer_id}")
+        # The proxy in front of the stopped node answers 502: a transient failure, backed off.
+        assert state["next_attempt_at"] and "answered 502" in state["last_error"]
+    listing = fed["MT"].cli("peers", "list").stdout
+    assert "failures:" in listing and "next retry" in listing
+    fed.start(*PEERS)
+
+    out = fed["DE"].cli("sync", "--peer", "MT").stdout
+    assert "MT: push sent" in out and "pull stored 3," in out, out
+    result = json.loads(fed["TN"].cli("jobs", "run", "pull-peers").stdout)
+    (mt_result,) = [entry for entry in result["peers"] if entry["peer"] == "MT"]
+    assert mt_result["ok"] and mt_result["stored"] == 3
+    for peer_id in PEERS:
+        for doc in docs:
+            assert fed.get(peer_id, doc["uid"])["origin"] == "MT"
+        channels = mt.rows("SELECT DISTINCT channel FROM disclosures WHERE peer = ? AND uid IN (?, ?, ?)",
+                           [peer_id, *(doc["uid"] for doc in docs)])
+        assert channels == [("pull",)]
+
+    # Push resumes with the outbox; what the peers already hold is not duplicated.
+    result = json.loads(fed["MT"].cli("jobs", "run", "push-peers").stdout)
+    assert all(entry["ok"] for entry in result["peers"])
+    for peer_id in PEERS:
+        assert mt.peer_state(peer_id)["failures"] == 0
+        count = NodeDB(fed[peer_id]).value(
+            "SELECT count(*) FROM denial_versions WHERE uid IN (?, ?, ?)", [doc["uid"] for doc in docs])
+        assert count == 3
+
+
+def test_no_record_content_in_clear_between_nodes_or_in_logs(fed):
+    marker = "Zhemchug Morskoy Bravo-7731 LLC"
+    cyrillic = "ООО Жемчуг Морской Браво"
+    parties = [
+        {"role": "end_user", "names": [{"text": cyrillic, "original": True}, {"text": marker}], "country": "RU"},
+        {"role": "exporter", "names": [{"text": "Valletta Quantum Optics Ltd"}], "country": "MT"},
+    ]
+    doc = fed.publish("MT", parties=parties, reason_text="Procurement front for hull sonar arrays QX-5510.")
+    for peer_id in PEERS:
+        fed.wait_visible(peer_id, doc["uid"])
+    fed.api("MT").patch(fed.url("MT", f"/api/v1/denials/{doc['uid']}"), json={"quantity": "11"}, timeout=10)
+    for peer_id in PEERS:
+        fed.wait_visible(peer_id, doc["uid"], version=2)
+    assert fed["DE"].cli("sync").returncode == 0  # pull traffic too
+
+    secrets = [marker, cyrillic, "Valletta Quantum", "QX-5510", doc["ref"], doc["item_description"],
+               "Технопром", "Tekhnoprom"]
+    exchanges = [exchange for proxy in fed.proxies.values() for exchange in proxy.exchanges]
+    paths = {exchange["path"] for exchange in exchanges}
+    assert {"/federation/v1/push", "/federation/v1/changes"} <= paths
+    for exchange in exchanges:
+        for body in (exchange["request"], exchange["response"]):
+            text = body.decode("utf-8", errors="replace")
+            assert not any(secret in text for secret in secrets), exchange["path"]
+        if exchange["path"] == "/federation/v1/push" and exchange["status"] == 200:
+            assert set(json.loads(exchange["request"])) == ENVELOPE_FIELDS
+            assert set(json.loads(exchange["response"])) == {"stored", "unchanged", "dropped", "refused",
+                                                             "refused_by_code"}
+        if exchange["path"] == "/federation/v1/changes" and exchange["status"] == 200:
+            assert set(json.loads(exchange["request"])) == {"cursor", "limit"}
+            assert set(json.loads(exchange["response"])) == ENVELOPE_FIELDS
+    for node_id in fed.ids:
+        log = fed[node_id].log()
+        assert "POST /federation/v1/push 200" in log or node_id == "MT"
+        assert not any(secret in log for secret in secrets), node_id
+
+
+def test_peers_add_refuses_a_wrong_fingerprint_and_changes_nothing(fed, tmp_path):
+    init_data_dir(tmp_path / "nl", "NL")  # a new node, never started
+    newcomer = NodeProcess(tmp_path / "nl", "NL", NAMES["NL"])
+    db = NodeDB(newcomer)
+    snapshot = lambda: (db.rows("SELECT * FROM peers"), db.rows("SELECT * FROM peer_state"),  # noqa: E731
+                        db.rows("SELECT * FROM meta"), db.value("SELECT count(*) FROM audit_log"))
+    before = snapshot()
+    path, right = identity_file(fed["MT"])  # what `cordon identity` prints is what MT's administrator reads out
+    assert right == fed.fingerprints["MT"]
+    wrong = right[:-1] + ("0" if right[-1] != "0" else "1")
+    result = newcomer.cli("peers", "add", str(path), "--fingerprint", wrong, check=False)
+    assert result.returncode == 1 and "fingerprint mismatch" in result.stderr
+    assert snapshot() == before
+
+    # A document edited after signing is refused even with the fingerprint of the real one.
+    edited = json.loads(path.read_text())
+    edited["document"]["base_url"] = "http://127.0.0.1:9"
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(edited))
+    result = newcomer.cli("peers", "add", str(forged), "--fingerprint", right, check=False)
+    assert result.returncode == 1 and "does not verify" in result.stderr
+    assert snapshot() == before
+
+    # Separators and case do not matter when the fingerprint is right.
+    newcomer.cli("peers", "add", str(path), "--fingerprint", right.replace("-", " ").lower())
+    assert db.rows("SELECT node_id FROM peers") == [("MT",)]
+
+
+def test_peers_remove_stops_exchange(fed):
+    """Runs last: MT removes TN. Nothing more goes from MT to TN or is accepted by MT from TN;
+    DE and TN still exchange with each other."""
+    mt = NodeDB(fed["MT"])
+    out = fed["MT"].cli("peers", "remove", "TN").stdout
+    assert "removed peer TN" in out
+    assert "TN " not in fed["MT"].cli("peers", "list").stdout
+
+    doc = fed.publish("MT")
+    fed.wait_visible("DE", doc["uid"])
+    result = json.loads(fed["MT"].cli("jobs", "run", "push-peers").stdout)
+    assert [entry["peer"] for entry in result["peers"]] == ["DE"]
+    assert fed.get("TN", doc["uid"]) is None
+    assert mt.rows("SELECT peer FROM disclosures WHERE uid = ?", [doc["uid"]]) == [("DE",)]
+
+    # TN still lists MT, but MT answers none of its requests.
+    refused_before = mt.refusals()
+    pulled = fed["TN"].cli("sync", "--peer", "MT", check=False)
+    assert pulled.returncode == 1 and "FAILED" in pulled.stdout
+    assert mt.refusals("unknown_key", "/federation/v1/changes") >= 1
+    tn_doc = fed.publish("TN")
+    fed.wait_visible("DE", tn_doc["uid"])  # TN <-> DE is untouched
+    wait_for(lambda: mt.refusals("unknown_key", "/federation/v1/push") >= 1, 20, "MT refusing TN's push")
+    assert mt.stored_nothing(tn_doc["uid"])
+    assert mt.refusals() > refused_before
+
+    # A request crafted with TN's real keys is refused as well.
+    rogue = RoguePeer(fed["TN"], fed["MT"])
+    view = rogue.view()
+    assert rogue.push([rogue.item(view)]).status_code == 401
+    assert mt.stored_nothing(view["uid"])
+

@@ -1,0 +1,198 @@
+"""Key rotation and revocation across three real nodes.
+
+MT rotates its keys with `cordon keys rotate` while TN is down; DE is told at once, TN on
+MT's next push. MT rotates once more while TN is down; TN learns it by pulling. Then MT
+revokes its first signing key: anything signed by it after the revocation time is refused,
+what it signed before still verifies. The tests run in this order on one federation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+
+import pytest
+from federation_support import NodeDB, RoguePeer, init_data_dir, start_federation
+
+from federation.batch import Sender
+from federation.identity import current_key, document_keys
+from federation.keys import SIG, b64u_decode, parse_time, unix_seconds
+from federation.record_signature import verify_record
+from node.keyring import Keyring
+
+
+@dataclasses.dataclass
+class Rotation:
+    before: dict  # published and delivered before the rotation
+    old_kid: str
+    new_kid: str
+    output: str
+
+
+def signing_kid(node) -> str:
+    return current_key(Keyring(node.data_dir).document, SIG).kid
+
+
+def jws_kid(jws: str) -> str:
+    return json.loads(b64u_decode(jws.split(".")[0]))["kid"]
+
+
+@pytest.fixture(scope="module")
+def fed(tmp_path_factory):
+    federation = start_federation(tmp_path_factory.mktemp("rotation"), ("MT", "DE", "TN"))
+    yield federation
+    federation.close()
+
+
+@pytest.fixture(scope="module")
+def rotated(fed) -> Rotation:
+    before = fed.publish("MT")
+    for peer_id in ("DE", "TN"):
+        fed.wait_visible(peer_id, before["uid"])
+    old_kid = signing_kid(fed["MT"])
+    fed.stop("TN")
+    output = fed["MT"].cli("keys", "rotate").stdout
+    fed.start("TN")
+    return Rotation(before, old_kid, signing_kid(fed["MT"]), output)
+
+
+def test_rotation_makes_new_keys_and_tells_the_reachable_peers(fed, rotated):
+    assert rotated.new_kid != rotated.old_kid
+    assert "identity serial 2" in rotated.output
+    assert "told DE: ok" in rotated.output and "told TN: unreachable" in rotated.output
+    keys = document_keys(Keyring(fed["MT"].data_dir).document)
+    assert keys[rotated.old_kid].status == "retired" and keys[rotated.new_kid].status == "active"
+    listing = fed["MT"].cli("keys", "list").stdout
+    assert rotated.old_kid in listing and rotated.new_kid in listing and "retired" in listing
+
+
+def test_peers_accept_the_new_identity_through_the_chain(fed, rotated):
+    de = NodeDB(fed["DE"])
+    document = de.peer_document("MT")
+    assert document["serial"] >= 2
+    keys = document_keys(document)
+    assert keys[rotated.new_kid].status == "active" and keys[rotated.old_kid].status in ("retired", "revoked")
+    assert de.value("SELECT fingerprint FROM peers WHERE node_id = 'MT'") == Keyring(fed["MT"].data_dir).fingerprint()
+    assert de.value("SELECT count(*) FROM audit_log WHERE action = 'peer.identity' AND target = 'MT' "
+                    "AND actor = 'peer:MT'") >= 1
+
+
+def test_an_identity_not_chained_from_the_trusted_one_is_refused(fed, rotated, tmp_path):
+    """A look-alike MT identity (fresh keys, self-signed) is not accepted by DE."""
+    impostor = init_data_dir(tmp_path / "impostor", "MT")
+    forged = impostor.signed_identity()
+    rogue = RoguePeer(fed["MT"], fed["DE"])
+    de = NodeDB(fed["DE"])
+    trusted = de.peer_document("MT")
+    before = de.refusal_codes()
+    response = rogue.post("/federation/v1/identity", forged)
+    assert response.status_code == 401
+    assert de.peer_document("MT") == trusted
+    assert de.refusal_codes().get("rotation_invalid", 0) == before.get("rotation_invalid", 0) + 1
+
+
+def test_records_signed_before_the_rotation_still_verify(fed, rotated):
+    de = NodeDB(fed["DE"])
+    jws = de.holds(rotated.before["uid"])["received"][0][5]
+    assert jws_kid(jws) == rotated.old_kid
+    view, _ = verify_record(jws, document_keys(de.peer_document("MT")).get)
+    assert view["record"]["uid"] == rotated.before["uid"]
+    # Delivered again after the rotation (inside a batch sealed and signed with the new keys) it is
+    # accepted as what it is: a repeat, not a refusal.
+    rogue = RoguePeer(fed["MT"], fed["DE"])
+    assert rogue.sig_kid == rotated.new_kid
+    refusals = de.refusal_codes()
+    receipt = rogue.push([jws]).json()
+    assert receipt["unchanged"] == 1 and receipt["refused"] == 0
+    assert de.refusal_codes() == refusals
+
+
+def test_new_records_flow_both_ways_with_the_new_keys(fed, rotated):
+    after = fed.publish("MT")
+    for peer_id in ("DE", "TN"):
+        fed.wait_visible(peer_id, after["uid"])
+        jws = NodeDB(fed[peer_id]).holds(after["uid"])["received"][0][5]
+        assert jws_kid(jws) == rotated.new_kid
+    # Peers now seal to MT's new encryption key; MT opens what they send.
+    from_de = fed.publish("DE")
+    assert fed.wait_visible("MT", from_de["uid"])["origin"] == "DE"
+    assert NodeDB(fed["MT"]).refusals("seal_invalid") == 0
+
+
+def test_a_peer_down_during_the_rotation_learns_it_on_the_next_push(fed, rotated):
+    tn = NodeDB(fed["TN"])
+    doc = fed.publish("MT")
+    copy = fed.wait_visible("TN", doc["uid"])
+    assert copy["version"] == 1
+    assert tn.peer_document("MT")["serial"] >= 2
+    assert current_key(tn.peer_document("MT"), SIG).kid == rotated.new_kid
+    assert tn.value("SELECT count(*) FROM audit_log WHERE action = 'peer.identity' AND actor = 'peer:MT'") >= 1
+    assert jws_kid(tn.holds(doc["uid"])["received"][0][5]) == rotated.new_kid
+
+
+def test_a_peer_down_during_a_rotation_learns_it_when_it_pulls(fed, rotated):
+    """MT rotates again while TN is down and has nothing to push; TN's own pull fetches MT's
+    identity and accepts it through the chain."""
+    tn = NodeDB(fed["TN"])
+    fed.stop("TN")
+    output = fed["MT"].cli("keys", "rotate").stdout
+    assert "told TN: unreachable" in output
+    newest = signing_kid(fed["MT"])
+    serial = Keyring(fed["MT"].data_dir).document["serial"]
+    fed.start("TN")
+    announced = fed["TN"].log().count("POST /federation/v1/identity")
+    assert tn.peer_document("MT")["serial"] < serial
+
+    out = fed["TN"].cli("sync", "--peer", "MT").stdout
+    assert "FAILED" not in out, out
+    assert tn.peer_document("MT")["serial"] == serial
+    assert current_key(tn.peer_document("MT"), SIG).kid == newest
+    assert fed["TN"].log().count("POST /federation/v1/identity") == announced  # learnt by pulling, not told
+
+    doc = fed.publish("MT")
+    fed.wait_visible("TN", doc["uid"])
+    assert jws_kid(tn.holds(doc["uid"])["received"][0][5]) == newest
+
+
+def test_a_revoked_key_signs_nothing_that_peers_accept(fed, rotated):
+    mt_keyring = Keyring(fed["MT"].data_dir)
+    refused = fed["MT"].cli("keys", "revoke", signing_kid(fed["MT"]), check=False)
+    assert refused.returncode == 1 and "rotate first" in refused.stderr
+
+    output = fed["MT"].cli("keys", "revoke", rotated.old_kid).stdout
+    assert "told DE: ok" in output and "told TN: ok" in output
+    de = NodeDB(fed["DE"])
+    listed = document_keys(de.peer_document("MT"))[rotated.old_kid]
+    assert listed.status == "revoked"
+    revoked_at = unix_seconds(parse_time(listed.revoked_at))
+
+    # A record signed by the revoked key now is refused; the rest of the batch is stored.
+    rogue = RoguePeer(fed["MT"], fed["DE"])
+    old = Sender("MT", rotated.old_kid, mt_keyring.private(rotated.old_kid), rogue.enc_kid, rogue.enc_key)
+    late, good = rogue.view(), rogue.view()
+    now = dt.datetime.now(dt.timezone.utc)
+    assert unix_seconds(now) >= revoked_at
+    before = de.refusal_codes()
+    receipt = rogue.push([rogue.item(late, sender=old, now=now), rogue.item(good)]).json()
+    assert receipt["stored"] == 1 and receipt["refused_by_code"] == {"key_revoked": 1}
+    assert de.stored_nothing(late["uid"]) and fed.get("DE", good["uid"])
+    assert de.refusal_codes().get("key_revoked", 0) == before.get("key_revoked", 0) + 1
+
+    # A request signed with the revoked key is refused outright.
+    before = de.refusal_codes()
+    stray = rogue.view()
+    response = rogue.push([rogue.item(stray)], key=mt_keyring.private(rotated.old_kid), kid=rotated.old_kid)
+    assert response.status_code == 401
+    assert de.stored_nothing(stray["uid"])
+    assert sum(de.refusal_codes().values()) == sum(before.values()) + 1
+
+    # What the key signed before its revocation still verifies, and is still a harmless repeat.
+    jws = de.holds(rotated.before["uid"])["received"][0][5]
+    verify_record(jws, document_keys(de.peer_document("MT")).get)
+    assert rogue.push([jws]).json()["unchanged"] == 1
+
+    # And MT's records keep flowing, signed by the current key.
+    doc = fed.publish("MT")
+    for peer_id in ("DE", "TN"):
+        fed.wait_visible(peer_id, doc["uid"])
