@@ -71,13 +71,17 @@ def authenticate(db, trust: TrustIndex, *, node_id: str, method: str, url: str, 
             return None
         found["peer"] = hit[0]
         info = hit[1]
-        return None if info.status == "revoked" else info
+        if info.status == "revoked":
+            found["revoked"] = True
+            return None
+        return info
 
     try:
         verify_request(method, url, headers, body, key_lookup=lookup, expected_destination=node_id,
                        nonce_registry=NonceStore(db, window), now=now, window_seconds=window)
     except FederationError as exc:
-        raise PeerRequestRefused(exc.code, found.get("peer")) from None
+        code = "key_revoked" if exc.code == "unknown_key" and found.get("revoked") else exc.code
+        raise PeerRequestRefused(code, found.get("peer")) from None
     return found["peer"]
 
 
