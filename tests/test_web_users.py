@@ -36,6 +36,11 @@ def test_users_cli_creates_lists_and_disables_with_hashed_passwords(node_dir, ap
     wrong_role = users_cli(node_dir, "create", "bob", "--role", "owner", "--password-stdin", password=PASSWORD)
     assert wrong_role.returncode == 2 and "'owner' is not one of" in wrong_role.stderr
 
+    asked = users_cli(node_dir, "create", "carol", "--role", "admin",
+                      password=f"{PASSWORD}\nnot the same one\n{PASSWORD}\n{PASSWORD}")
+    assert asked.returncode == 0 and "The two entered values do not match." in asked.stdout + asked.stderr
+    assert "created user carol with role admin" in asked.stdout
+
     listed = users_cli(node_dir, "list")
     assert listed.returncode == 0 and "alice" in listed.stdout and "publish" in listed.stdout
     assert "bob" not in listed.stdout
