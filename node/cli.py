@@ -734,8 +734,9 @@ def attach_groups() -> None:
     """Command groups kept in their own modules."""
     from .consultation_cli import consult
     from .customs_cli import customs, licence
+    from .users_cli import users
 
-    for group in (customs, licence, consult):
+    for group in (customs, licence, consult, users):
         main.add_command(group)
 
 

@@ -369,6 +369,9 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
         if name in done:
             continue
         with write_transaction(db):
+            # Another process may have applied it since we looked: check again under the write lock.
+            if db.execute("SELECT 1 FROM schema_migrations WHERE name = ?", [name]).fetchone():
+                continue
             for statement in _statements(sql):
                 db.execute(statement)
             db.execute(
