@@ -25,6 +25,8 @@ import requests
 
 NODES = [("MT", "Malta", 8701), ("DE", "Germany", 8702), ("TN", "Tunisia", 8703)]
 ROOT = Path(__file__).resolve().parent.parent
+DEMO_USERS = [("officer", "publish"), ("analyst", "read"), ("customs", "customs"), ("admin", "admin")]
+DEMO_PASSWORD = "demo-password-only"
 
 
 def port_free(port: int) -> bool:
@@ -61,6 +63,7 @@ def prepare(base: Path, ports: list[int]) -> dict:
     from .runtime import NodeRuntime
     from .samples import demo_denials, licences
     from .timestamps import utc_now
+    from .users import UserRegistry
 
     now = utc_now()
     info = {}
@@ -90,6 +93,9 @@ def prepare(base: Path, ports: list[int]) -> dict:
         client, secret = ClientRegistry(db).create("demo", ["read", "publish", "customs", "admin", "coordinator"],
                                                    actor="demo")
         node["client"] = (client.client_id, secret)
+        users = UserRegistry(db)
+        for user_name, role in DEMO_USERS:
+            users.create(user_name, role, DEMO_PASSWORD, actor="demo")
         runtime.close()
     return info
 
@@ -137,6 +143,17 @@ def counts(node: dict, bearer: str) -> dict[str, int]:
             return out
 
 
+def demo_ref(node: dict) -> str:
+    import sqlite3
+
+    conn = sqlite3.connect(str(node["dir"] / "cordon.db"))
+    try:
+        row = conn.execute("SELECT ref FROM denials WHERE origin = 'MT' ORDER BY rowid LIMIT 1").fetchone()
+    finally:
+        conn.close()
+    return row[0] if row else "MT/DEN/2026/000001"
+
+
 def main() -> None:
     os.umask(0o077)
     base = ROOT / ".demo"
@@ -182,11 +199,16 @@ def main() -> None:
         print(f"   {node_id} holds " + ", ".join(f"{origin}: {n}" for origin, n in sorted(by_origin.items())))
     mt = info["MT"]
     print()
+    print("Web pages: sign in at <node URL>/ui/login as officer, analyst, customs or admin, "
+          f"password {DEMO_PASSWORD} (demo only)")
+    print()
     print("Try it:")
     print(f"   curl -H 'Authorization: Bearer {tokens['DE']}' '{info['DE']['url']}/api/v1/denials?origin=MT&limit=2'")
     print(f"   curl {mt['url']}/api/v1/openapi.json")
     print(f"   .venv/bin/cordon peers list --data-dir .demo/mt")
-    print(f"   .venv/bin/cordon policy explain --record MT/DEN/2026/0001 --peer TN --data-dir .demo/mt")
+    first_ref = demo_ref(info["MT"])
+    print(f"   .venv/bin/cordon policy explain --record {first_ref} --peer TN --data-dir .demo/mt")
+    print(f"   .venv/bin/cordon screen 'Mohammed Ali Hassan Al Rashid' --live --data-dir .demo/de")
     print()
     print("Press Ctrl-C to stop all three nodes.", flush=True)
     while True:
