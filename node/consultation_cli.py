@@ -23,7 +23,7 @@ from pathlib import Path
 
 import click
 
-from .consultation_schemas import DIRECTIONS, OUTCOMES, POSITIONS, STATUSES
+from .consultation_terms import DIRECTIONS, OUTCOMES, POSITIONS, STATUSES
 from .errors import NodeError
 
 DATA_DIR = click.option(

@@ -19,7 +19,8 @@ import uuid
 
 import sqlite_utils
 
-from .consultation_schemas import CONSULTED_ONLY, MAX_DAYS, MAX_TEXT, MIN_DAYS, OUTCOMES, POSITIONS, ProposedTransaction
+from .consultation_schemas import ProposedTransaction
+from .consultation_terms import CONSULTED_ONLY, MAX_DAYS, MAX_TEXT, MIN_DAYS, OUTCOMES, POSITIONS
 from .consultations import FINISHED, ConsultationRegistry, awaiting, load
 from .database import write_transaction
 from .errors import Conflict, NotFound, ValidationFailed

@@ -8,6 +8,16 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from .consultation_terms import (  # the vocabulary, also importable from here
+    CONSULTED_ONLY,
+    DIRECTIONS,
+    MAX_DAYS,
+    MAX_TEXT,
+    MIN_DAYS,
+    OUTCOMES,
+    POSITIONS,
+    STATUSES,
+)
 from .schemas import (
     REF_RE,
     Amount,
@@ -17,14 +27,6 @@ from .schemas import (
     text,
 )
 
-POSITIONS = ("no_objection", "maintain_objection", "request_info", "info")
-CONSULTED_ONLY = ("no_objection", "maintain_objection")
-OUTCOMES = ("granted", "denied")
-STATUSES = ("open", "answered", "overdue", "withdrawn", "closed")
-DIRECTIONS = ("inbox", "outbox")
-MIN_DAYS = 5
-MAX_DAYS = 120
-MAX_TEXT = 4000
 
 
 class ProposedTransaction(Schema):
@@ -138,3 +140,10 @@ class LicenceFlag(Schema):
 class LicenceFlagList(Schema):
     licence_number = fields.String()
     items = fields.List(fields.Nested(LicenceFlag))
+
+
+__all__ = [
+    "CONSULTED_ONLY", "DIRECTIONS", "MAX_DAYS", "MAX_TEXT", "MIN_DAYS", "OUTCOMES", "POSITIONS", "STATUSES",
+    "ConsultationMessage", "ConsultationOpen", "ConsultationOutcome", "ConsultationPage", "ConsultationRecord",
+    "ConsultationReply", "ConsultationWithdraw", "LicenceFlag", "LicenceFlagList", "ProposedTransaction",
+]

@@ -32,15 +32,8 @@ import sqlite_utils
 from marshmallow import ValidationError
 
 from .audit import AuditLog
-from .consultation_schemas import (
-    CONSULTED_ONLY,
-    DIRECTIONS,
-    STATUSES,
-    ConsultationOpen,
-    ConsultationOutcome,
-    ConsultationReply,
-    ConsultationWithdraw,
-)
+from .consultation_schemas import ConsultationOpen, ConsultationOutcome, ConsultationReply, ConsultationWithdraw
+from .consultation_terms import CONSULTED_ONLY, DIRECTIONS, STATUSES
 from .database import write_transaction
 from .errors import Conflict, NotFound, ValidationFailed
 from .peers import PeerRegistry
