@@ -101,7 +101,8 @@ class ScreeningService:
         """Load the name data and build the index before the first query (run in the background at start)."""
         from .screening import normalise_name
 
-        normalise_name("Warm-up Trading Ltd")
+        for sample in ("Warm-up Trading Ltd", "ООО Пример", "شركة مثال"):
+            normalise_name(sample)  # loads each script's transliteration data once
         self.refresh(self.runtime.db())
         self.index.refresh()
 
