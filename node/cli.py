@@ -386,7 +386,7 @@ def keys_rotate(data_dir):
         AuditLog(rt.db()).append(actor=actor(), action="keys.rotate", detail={"serial": signed["document"]["serial"]})
     click.echo(f"rotated keys; identity serial {signed['document']['serial']}, new fingerprint {rt.keyring.fingerprint()}")
     for peer_id, ok in Exchange(rt).announce().items():
-        click.echo(f"  told {peer_id}: {'ok' if ok else 'unreachable (it will be told on the next push)'}")
+        click.echo(f"  told {peer_id}: {'ok' if ok else 'not delivered now (see the node log); it is told again on the next push'}")
 
 
 @keys.command("revoke")
@@ -406,7 +406,7 @@ def keys_revoke(data_dir, kid):
                                  detail={"serial": signed["document"]["serial"]})
     click.echo(f"revoked {kid}; identity serial {signed['document']['serial']}")
     for peer_id, ok in Exchange(rt).announce().items():
-        click.echo(f"  told {peer_id}: {'ok' if ok else 'unreachable (it will be told on the next push)'}")
+        click.echo(f"  told {peer_id}: {'ok' if ok else 'not delivered now (see the node log); it is told again on the next push'}")
 
 
 @keys.command("list")
