@@ -101,9 +101,7 @@ class ScreeningService:
         """Load the name data and build the index before the first query (run in the background at start)."""
         from .screening import normalise_name
 
-        for sample in ("Warm-up Trading Ltd", "ООО Пример", "شركة مثال", "Muhammad Ali Hassan", "Сергей Кузнецов",
-                       "محمد علي"):
-            normalise_name(sample)  # loads each script's transliteration data once
+        normalise_name("Warm-up Trading Ltd")
         self.refresh(self.runtime.db())
         self.index.refresh()
 
