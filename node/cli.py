@@ -8,7 +8,6 @@ they make is audited with the actor ``cli:<user>``.
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import json
 import logging
 import os
@@ -17,20 +16,13 @@ from pathlib import Path
 
 import click
 
-from .errors import NodeError
+from .command_group import CordonGroup, actor, fail
 
 DATA_DIR = click.option(
     "--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="CORDON_DATA_DIR",
     default=Path("./cordon-data"), show_default=True, show_envvar=True,
     help="The node's data directory.",
 )
-
-
-def actor() -> str:
-    try:
-        return "cli:" + getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name in some containers
-        return "cli:unknown"
 
 
 def parse_now(value: str | None) -> dt.datetime:
@@ -51,22 +43,6 @@ def runtime_for(data_dir: Path):
     rt = NodeRuntime(data_dir)
     migrate(rt.db())
     return rt
-
-
-def fail(message: str, code: int = 1):
-    click.secho(f"error: {message}", fg="red", err=True)
-    sys.exit(code)
-
-
-class CordonGroup(click.Group):
-    """Turns the node's own errors into one clear line on stderr and exit status 1."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except NodeError as exc:
-            details = "".join(f"\n  {field}: {reason}" for field, reason in exc.fields.items())
-            fail(exc.message + details)
 
 
 @click.group(cls=CordonGroup)
@@ -180,8 +156,7 @@ def import_file(data_dir: Path, file: Path, kind: str):
         else:
             registry = DenialRegistry(db, rt.node_id, review_years=rt.settings.review_years)
         total = importer.count_lines(file)
-        show = total > 2000 and sys.stderr.isatty() or total > 2000
-        if show:
+        if total > 2000:
             with click.progressbar(length=total, label=f"importing {file.name}", file=sys.stderr,
                                    show_pos=True) as bar:
                 report = importer.run_import(db, rows, lambda row: registry.import_one(row, actor=who),

@@ -15,44 +15,20 @@ later from the ``deliver-consultations`` job)::
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
-import sys
 from pathlib import Path
 
 import click
 
 from .consultation_terms import DIRECTIONS, OUTCOMES, POSITIONS, STATUSES
-from .errors import NodeError
+from .command_group import CordonGroup, actor, fail
+
 
 DATA_DIR = click.option(
     "--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="CORDON_DATA_DIR",
     default=Path("./cordon-data"), show_default=True, show_envvar=True, help="The node's data directory.",
 )
-
-
-def actor() -> str:
-    try:
-        return "cli:" + getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name in some containers
-        return "cli:unknown"
-
-
-def fail(message: str, code: int = 1):
-    click.secho(f"error: {message}", fg="red", err=True)
-    sys.exit(code)
-
-
-class ConsultGroup(click.Group):
-    """The node's own errors become one clear line on stderr and exit status 1."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except NodeError as exc:
-            details = "".join(f"\n  {field}: {reason}" for field, reason in exc.fields.items())
-            fail(exc.message + details)
 
 
 def runtime_for(data_dir: Path):
@@ -92,7 +68,7 @@ def summary(doc: dict) -> str:
             f"{refs}{outcome}")
 
 
-@click.group(cls=ConsultGroup)
+@click.group(cls=CordonGroup)
 def consult():
     """No-undercut consultations with the states that denied an essentially identical transaction."""
     os.umask(0o077)

@@ -11,39 +11,20 @@ unreachable).
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 from pathlib import Path
 
 import click
 
-from .errors import NodeError
+from .command_group import CordonGroup, actor
+
 
 DATA_DIR = click.option(
     "--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="CORDON_DATA_DIR",
     default=Path("./cordon-data"), show_default=True, show_envvar=True, help="The node's data directory.",
 )
 JSON = click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
-
-
-class CommandGroup(click.Group):
-    """The node's own errors become one clear line on stderr and exit status 1."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except NodeError as exc:
-            details = "".join(f"\n  {field}: {reason}" for field, reason in exc.fields.items())
-            click.secho(f"error: {exc.message}{details}", fg="red", err=True)
-            sys.exit(1)
-
-
-def actor() -> str:
-    try:
-        return "cli:" + getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name in some containers
-        return "cli:unknown"
 
 
 def node_app(data_dir: Path):
@@ -72,7 +53,7 @@ def balance_text(before: dict | None, after: dict | None, unit: str) -> str:
 
 
 # -- customs ------------------------------------------------------------------------
-@click.group(cls=CommandGroup)
+@click.group(cls=CordonGroup)
 def customs():
     """Customs: check declarations against this node's licences, reverse write-offs, reports."""
 
@@ -220,7 +201,7 @@ def customs_mismatches(data_dir, start, end, office, as_json):
 
 
 # -- licence ------------------------------------------------------------------------
-@click.group(cls=CommandGroup)
+@click.group(cls=CordonGroup)
 def licence():
     """Licences of other states: verify one with its issuing node."""
 

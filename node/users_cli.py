@@ -8,14 +8,14 @@ standard input with ``--password-stdin`` (for scripts).
 
 from __future__ import annotations
 
-import getpass
 import sys
 from pathlib import Path
 
 import click
 
-from .errors import NodeError
 from .users import ROLES
+from .command_group import CordonGroup, actor
+
 
 DATA_DIR = click.option(
     "--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="CORDON_DATA_DIR",
@@ -23,25 +23,6 @@ DATA_DIR = click.option(
 )
 PASSWORD_STDIN = click.option("--password-stdin", is_flag=True,
                               help="Read the password from the first line of standard input.")
-
-
-class UsersGroup(click.Group):
-    """The node's own errors become one clear line on stderr and exit status 1."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except NodeError as exc:
-            details = "".join(f"\n  {field}: {reason}" for field, reason in exc.fields.items())
-            click.secho(f"error: {exc.message}{details}", fg="red", err=True)
-            sys.exit(1)
-
-
-def actor() -> str:
-    try:
-        return "cli:" + getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name in some containers
-        return "cli:unknown"
 
 
 def registry(data_dir: Path):
@@ -61,7 +42,7 @@ def read_password(from_stdin: bool) -> str:
     return click.prompt("Password", hide_input=True, confirmation_prompt="Repeat the password")
 
 
-@click.group("users", cls=UsersGroup)
+@click.group("users", cls=CordonGroup)
 def users():
     """People who sign in to the node's web pages, and their roles."""
 

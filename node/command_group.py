@@ -1,0 +1,34 @@
+"""What every ``cordon`` command group shares: one clear error line, the CLI actor name."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+
+import click
+
+from .errors import NodeError
+
+
+def fail(message: str, code: int = 1):
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(code)
+
+
+def actor() -> str:
+    """The audit actor for commands run by a person at the node: ``cli:<user>``."""
+    try:
+        return "cli:" + getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        return "cli:unknown"
+
+
+class CordonGroup(click.Group):
+    """Turns the node's own errors into one clear line on stderr and exit status 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except NodeError as exc:
+            details = "".join(f"\n  {field}: {reason}" for field, reason in exc.fields.items())
+            fail(exc.message + details)
