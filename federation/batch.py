@@ -28,7 +28,7 @@ import json
 from .canonical import canonical_bytes
 from .envelope import open_envelope, seal
 from .errors import FederationError, MalformedMessage
-from .record_signature import sign_record, verify_record
+from .record_signature import sign_canonical, verify_record_bytes
 
 KINDS = ("record", "tombstone")
 TOMBSTONE_REASONS = ("revoked", "expired", "withdrawn")
@@ -66,6 +66,7 @@ class Item:
     record: dict
     kid: str
     iat: int
+    record_bytes: bytes | None = None  # canonical JSON of ``record``, as signed (a slice of the verified payload)
 
     @property
     def uid(self) -> str:
@@ -92,13 +93,39 @@ def tombstone_view(record: dict, reason: str) -> dict:
 
 
 def sign_item(sender: Sender, *, kind: str, record_type: str, recipient: str, rev: int, view: dict, now) -> str:
-    payload = {"kind": kind, "type": record_type, "recipient": recipient, "rev": rev, "record": view}
-    return sign_record(payload, sender.sig_key, sender.sig_kid, now)
+    return encode_item(sender, kind=kind, record_type=record_type, recipient=recipient, rev=rev, view=view,
+                       now=now)[0]
+
+
+def encode_item(sender: Sender, *, kind: str, record_type: str, recipient: str, rev: int, view: dict,
+                now) -> tuple[str, bytes]:
+    """Sign one item; return the compact JWS and the canonical bytes of ``view`` inside it.
+
+    The view is encoded once: the payload's canonical JSON is assembled around
+    those bytes (its five member names sort as kind, recipient, record, rev,
+    type), so a caller can hash exactly what was signed without encoding again.
+    """
+    if not isinstance(view, dict):
+        raise TypeError("a record view is a dict")
+    record = canonical_bytes(view)
+    payload = _payload_bytes(kind, recipient, record, rev, record_type)
+    return sign_canonical(payload, sender.sig_key, sender.sig_kid, now), record
+
+
+def _payload_bytes(kind, recipient, record: bytes, rev, record_type) -> bytes:
+    head, tail = _frame(kind, recipient, rev, record_type)
+    return head + record + tail
+
+
+def _frame(kind, recipient, rev, record_type) -> tuple[bytes, bytes]:
+    """The canonical payload's bytes before and after the record's value."""
+    head = b'{"kind":' + canonical_bytes(kind) + b',"recipient":' + canonical_bytes(recipient) + b',"record":'
+    return head, b',"rev":' + canonical_bytes(rev) + b',"type":' + canonical_bytes(record_type) + b"}"
 
 
 def verify_item(jws: str, *, sender: str, me: str, key_lookup) -> Item:
     """Verify one item from ``sender`` addressed to ``me``; raise a FederationError if it must be refused."""
-    payload, header = verify_record(jws, key_lookup)
+    payload, header, raw = verify_record_bytes(jws, key_lookup)
     try:
         kind, record_type, recipient, rev, record = (
             payload["kind"], payload["type"], payload["recipient"], payload["rev"], payload["record"])
@@ -116,7 +143,15 @@ def verify_item(jws: str, *, sender: str, me: str, key_lookup) -> Item:
         raise RelayRefused(f"item of origin {record['origin']} sent by {sender}")
     if kind == "tombstone" and record.get("reason") not in TOMBSTONE_REASONS:
         raise MalformedMessage("tombstone without a known reason")
-    return Item(kind, record_type, rev, record, header["kid"], header["iat"])
+    return Item(kind, record_type, rev, record, header["kid"], header["iat"], _record_slice(raw, payload))
+
+
+def _record_slice(raw: bytes, payload: dict) -> bytes:
+    """The record's canonical bytes inside a verified canonical payload (re-encoded if the payload has extra members)."""
+    head, tail = _frame(payload["kind"], payload["recipient"], payload["rev"], payload["type"])
+    if len(payload) == 5 and raw.startswith(head) and raw.endswith(tail):
+        return raw[len(head): len(raw) - len(tail)]
+    return canonical_bytes(payload["record"])
 
 
 def seal_batch(sender: Sender, recipient: Recipient, items: list[str], next_cursor: str | None, more: bool) -> dict:

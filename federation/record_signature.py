@@ -3,7 +3,9 @@
 Public API::
 
     sign_record(view: dict, signing_key, kid, now) -> str        # compact JWS
+    sign_canonical(payload: bytes, signing_key, kid, now) -> str  # payload already canonical
     verify_record(jws: str, key_lookup) -> (view: dict, header: dict)
+    verify_record_bytes(jws, key_lookup) -> (view, header, payload bytes)
 
 The protected header is the canonical JSON of
 ``{"alg": "EdDSA", "iat": <unix seconds>, "kid": <kid>, "typ": "cordon-record+jws"}``
@@ -47,13 +49,29 @@ def sign_record(view: dict, signing_key: SigningKey, kid: str, now) -> str:
     """Sign the canonical JSON of ``view``; ``now`` is an aware datetime or unix seconds."""
     if not isinstance(view, dict):
         raise TypeError("a record view is a dict")
-    signing_input = (_encoded_header(kid, unix_seconds(now)) + "." + b64u_encode(canonical_bytes(view))).encode("ascii")
+    return sign_canonical(canonical_bytes(view), signing_key, kid, now)
+
+
+def sign_canonical(payload: bytes, signing_key: SigningKey, kid: str, now) -> str:
+    """Sign ``payload``, which the caller built as the canonical JSON of a JSON object.
+
+    For callers that assemble canonical bytes from canonical parts (a batch item
+    wraps the view's bytes) and so encode each value once; ``sign_record`` is
+    ``sign_canonical(canonical_bytes(view), ...)``.
+    """
+    signing_input = (_encoded_header(kid, unix_seconds(now)) + "." + b64u_encode(payload)).encode("ascii")
     signature = signing_key.sign(signing_input).signature
     return signing_input.decode("ascii") + "." + b64u_encode(signature)
 
 
 def verify_record(jws: str, key_lookup) -> tuple[dict, dict]:
     """Verify a compact JWS made by ``sign_record``; return ``(view, header)``."""
+    view, header, _payload = verify_record_bytes(jws, key_lookup)
+    return view, header
+
+
+def verify_record_bytes(jws: str, key_lookup) -> tuple[dict, dict, bytes]:
+    """``verify_record`` that also returns the verified payload bytes (the canonical JSON of the view)."""
     if not isinstance(jws, str) or not jws.isascii() or jws.count(".") != 2:
         raise MalformedMessage("record signature is not a compact JWS")
     header_part, payload_part, signature_part = jws.split(".")
@@ -76,10 +94,11 @@ def verify_record(jws: str, key_lookup) -> tuple[dict, dict]:
     except BadSignatureError:
         raise BadSignature("signature by %s does not verify" % kid) from None
 
-    view = parse_canonical(b64u_decode(payload_part))
+    payload = b64u_decode(payload_part)
+    view = parse_canonical(payload)
     if not isinstance(view, dict):
         raise NotCanonical("record payload is not a JSON object")
-    return view, {"alg": ALG, "iat": iat, "kid": kid, "typ": TYP}
+    return view, {"alg": ALG, "iat": iat, "kid": kid, "typ": TYP}, payload
 
 
 # Items of one batch share their header (same signer, same second), so both
@@ -104,4 +123,4 @@ def _decoded_header(header_part: str) -> tuple[str, int]:
     return kid, iat
 
 
-__all__ = ["ALG", "TYP", "sign_record", "verify_record"]
+__all__ = ["ALG", "TYP", "sign_record", "sign_canonical", "verify_record", "verify_record_bytes"]

@@ -21,7 +21,7 @@ import logging
 import sqlite_utils
 
 from federation.backoff import next_attempt
-from federation.batch import Sender, seal_batch, sign_item, tombstone_view
+from federation.batch import Sender, encode_item, seal_batch, tombstone_view
 from federation.canonical import canonical_bytes
 from federation.peer_client import PeerRefused, PeerUnavailable
 
@@ -86,9 +86,10 @@ class BatchBuilder:
                     kind, view = "tombstone", tombstone_view(doc, "withdrawn")
                 else:
                     continue
-            items.append(sign_item(self.sender, kind=kind, record_type=record_type, recipient=peer.node_id,
-                                   rev=seq, view=view, now=now))
-            entries.append((record_type, uid, doc["version"], seq, kind, view_hash(view)))
+            jws, view_bytes = encode_item(self.sender, kind=kind, record_type=record_type, recipient=peer.node_id,
+                                          rev=seq, view=view, now=now)
+            items.append(jws)
+            entries.append((record_type, uid, doc["version"], seq, kind, hashlib.sha256(view_bytes).hexdigest()))
         envelope = seal_batch(self.sender, peer.recipient(), items, str(last_seq), more)
         return Outgoing(envelope, last_seq, more, entries)
 
