@@ -129,18 +129,9 @@ class RecordIntake:
             verified.append((item, jws))
         changed = []
         with write_transaction(self.db):
-            uids = [item.uid for item, _ in verified]
-            held = {}
-            for start in range(0, len(uids), 500):
-                chunk = uids[start:start + 500]
-                marks = ",".join("?" * len(chunk))
-                for row in self.db.execute(
-                        f"SELECT uid, origin, version, rev FROM received WHERE uid IN ({marks})", chunk):
-                    held[row[0]] = (row[1], row[2], row[3])
-                for row in self.db.execute(f"SELECT uid, origin FROM denials WHERE uid IN ({marks})", chunk):
-                    if row[1] != peer_id:
-                        held[row[0]] = (row[1], None, None)
+            held = self._held([item.uid for item, _ in verified], peer_id)
             stamp = to_iso(now)
+            rows = _PendingRows(self.db.conn, stamp)
             for item, jws in verified:
                 current = held.get(item.uid)
                 if current and current[0] != peer_id:
@@ -149,24 +140,23 @@ class RecordIntake:
                 if current and (item.version, item.rev) <= (current[1], current[2]):
                     receipt.unchanged += 1
                     continue
+                if item.uid in rows.uids:  # the same record twice in one batch: write in order
+                    rows.flush()
                 if item.kind == "tombstone":
+                    rows.flush()
                     self.db.execute("DELETE FROM denials WHERE uid = ?", [item.uid])
                     self.db.execute("DELETE FROM denial_versions WHERE uid = ?", [item.uid])
                     party_names.drop(self.db, item.uid)
                     receipt.dropped += 1
                     stored_jws = None
                 else:
-                    self._store_denial(item.record, now)
+                    rows.denial(item.record, item.record_bytes)
                     receipt.stored += 1
                     stored_jws = jws
-                self.db.execute(
-                    "INSERT INTO received (uid, origin, record_type, version, rev, kind, received_at, signature) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uid) DO UPDATE SET version = excluded.version, "
-                    "rev = excluded.rev, kind = excluded.kind, received_at = excluded.received_at, "
-                    "signature = excluded.signature",
-                    [item.uid, peer_id, item.type, item.version, item.rev, item.kind, stamp, stored_jws])
+                rows.received(item, peer_id, stored_jws)
                 held[item.uid] = (peer_id, item.version, item.rev)
                 changed.append((item.kind, item.record))
+            rows.flush()
             if cursor_update is not None:
                 self.db.execute("UPDATE peer_state SET pull_cursor = ?, last_pull_ok = ?, pull_failures = 0, "
                                 "last_pull_error = NULL WHERE node_id = ?", [cursor_update, stamp, peer_id])
@@ -181,23 +171,74 @@ class RecordIntake:
                 self.on_stored(kind, record)
         return receipt
 
-    def _store_denial(self, view: dict, now: dt.datetime) -> None:
-        doc = dict(view)
-        doc.setdefault("status", "active")
-        self.db.execute(
-            "INSERT INTO denials (uid, origin, ref, version, status, sensitivity, destination_country, regimes, "
-            "denied_on, review_due, created_at, updated_at, party_text, content_hash, doc) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (uid) DO UPDATE SET ref = excluded.ref, version = excluded.version, status = excluded.status, "
-            "sensitivity = excluded.sensitivity, destination_country = excluded.destination_country, "
-            "regimes = excluded.regimes, denied_on = excluded.denied_on, review_due = excluded.review_due, "
-            "updated_at = excluded.updated_at, party_text = excluded.party_text, "
-            "content_hash = excluded.content_hash, doc = excluded.doc",
-            [doc["uid"], doc["origin"], doc.get("ref") or doc["uid"], doc["version"], doc["status"],
-             doc.get("sensitivity", "restricted"), doc.get("destination_country"), json.dumps(doc.get("regimes", [])),
-             doc.get("denied_on"), doc.get("review_due"), doc.get("created_at") or to_iso(now),
-             doc.get("updated_at") or to_iso(now), party_text(doc), content_hash(doc), dumps(doc)])
-        self.db.execute("INSERT OR IGNORE INTO denial_versions (uid, version, recorded_at, doc) VALUES (?, ?, ?, ?)",
-                        [doc["uid"], doc["version"], to_iso(now), dumps(doc)])
-        party_names.write(self.db, doc)
+    def _held(self, uids: list[str], peer_id: str) -> dict[str, tuple]:
+        """What this node holds of these uids: (origin, version, rev) of received ones; (origin, None, None) of others'."""
+        held = {}
+        for start in range(0, len(uids), 500):
+            chunk = uids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.conn.execute(
+                    f"SELECT uid, origin, version, rev FROM received WHERE uid IN ({marks})", chunk):
+                held[row[0]] = (row[1], row[2], row[3])
+            for row in self.db.conn.execute(f"SELECT uid, origin FROM denials WHERE uid IN ({marks})", chunk):
+                if row[1] != peer_id:
+                    held[row[0]] = (row[1], None, None)
+        return held
 
+
+class _PendingRows:
+    """Rows of received records written together (``executemany``) at the end of a batch or before a tombstone."""
+
+    def __init__(self, conn, stamp: str):
+        self.conn = conn
+        self.stamp = stamp
+        self.uids: set[str] = set()
+        self.denials: list[tuple] = []
+        self.versions: list[tuple] = []
+        self.docs: list[dict] = []
+        self.receipts: list[tuple] = []
+
+    def denial(self, view: dict, view_bytes: bytes | None) -> None:
+        if "status" in view and view_bytes is not None:
+            doc, text = view, view_bytes.decode("utf-8")  # the signed canonical JSON is the stored document
+        else:
+            doc = {**view, "status": view.get("status", "active")}
+            text = dumps(doc)
+        stamp = self.stamp
+        self.denials.append(
+            (doc["uid"], doc["origin"], doc.get("ref") or doc["uid"], doc["version"], doc["status"],
+             doc.get("sensitivity", "restricted"), doc.get("destination_country"), json.dumps(doc.get("regimes", [])),
+             doc.get("denied_on"), doc.get("review_due"), doc.get("created_at") or stamp,
+             doc.get("updated_at") or stamp, party_text(doc), content_hash(doc), text))
+        self.versions.append((doc["uid"], doc["version"], stamp, text))
+        self.docs.append(doc)
+        self.uids.add(doc["uid"])
+
+    def received(self, item, peer_id: str, signature: str | None) -> None:
+        self.receipts.append((item.uid, peer_id, item.type, item.version, item.rev, item.kind, self.stamp, signature))
+        self.uids.add(item.uid)
+
+    def flush(self) -> None:
+        conn = self.conn
+        if self.denials:
+            conn.executemany(
+                "INSERT INTO denials (uid, origin, ref, version, status, sensitivity, destination_country, regimes, "
+                "denied_on, review_due, created_at, updated_at, party_text, content_hash, doc) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (uid) DO UPDATE SET ref = excluded.ref, version = excluded.version, "
+                "status = excluded.status, sensitivity = excluded.sensitivity, "
+                "destination_country = excluded.destination_country, regimes = excluded.regimes, "
+                "denied_on = excluded.denied_on, review_due = excluded.review_due, updated_at = excluded.updated_at, "
+                "party_text = excluded.party_text, content_hash = excluded.content_hash, doc = excluded.doc",
+                self.denials)
+            conn.executemany("INSERT OR IGNORE INTO denial_versions (uid, version, recorded_at, doc) "
+                             "VALUES (?, ?, ?, ?)", self.versions)
+            party_names.write_many(conn, self.docs)
+        if self.receipts:
+            conn.executemany(
+                "INSERT INTO received (uid, origin, record_type, version, rev, kind, received_at, signature) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uid) DO UPDATE SET version = excluded.version, "
+                "rev = excluded.rev, kind = excluded.kind, received_at = excluded.received_at, "
+                "signature = excluded.signature", self.receipts)
+        self.uids.clear()
+        self.denials, self.versions, self.docs, self.receipts = [], [], [], []

@@ -11,6 +11,7 @@ right after the write, never at query time.
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import sqlite_utils
 
@@ -20,14 +21,20 @@ from .screening import normalise_name
 
 def write(db: sqlite_utils.Database, doc: dict) -> None:
     """Replace the party-name rows of one denial (call inside its write transaction)."""
-    uid = doc["uid"]
-    db.execute("DELETE FROM party_names WHERE uid = ?", [uid])
-    rows = [(uid, index, party.get("role", ""), name["text"])
+    write_many(db.conn, [doc])
+
+
+def write_many(conn: sqlite3.Connection, docs: list[dict]) -> None:
+    """Replace the party-name rows of several denials at once (inside their write transaction)."""
+    uids = [(doc["uid"],) for doc in docs]
+    conn.executemany("DELETE FROM party_names WHERE uid = ?", uids)
+    rows = [(doc["uid"], index, party.get("role", ""), name["text"])
+            for doc in docs
             for index, party in enumerate(doc.get("parties") or [])
             for name in party.get("names") or [] if name.get("text")]
     if rows:
-        db.conn.executemany("INSERT INTO party_names (uid, party, role, text) VALUES (?, ?, ?, ?)", rows)
-    db.execute("INSERT INTO index_feed (uid) VALUES (?)", [uid])
+        conn.executemany("INSERT INTO party_names (uid, party, role, text) VALUES (?, ?, ?, ?)", rows)
+    conn.executemany("INSERT INTO index_feed (uid) VALUES (?)", uids)
 
 
 def drop(db: sqlite_utils.Database, uid: str) -> None:

@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nacl.public import PrivateKey
@@ -21,6 +22,8 @@ from federation.batch import Sender, encode_item, sign_item, verify_item
 from federation.canonical import MAX_SAFE_INTEGER, canonical_bytes
 from federation.keys import KeyInfo
 from federation.record_signature import sign_record, verify_record, verify_record_bytes
+from node import samples
+from node.record_table import dumps
 
 NOW = dt.datetime(2026, 11, 28, 9, 0, tzinfo=dt.timezone.utc)
 SIG_KEY = SigningKey.generate()
@@ -84,3 +87,138 @@ def test_view_hash_is_the_hash_of_the_signed_view():
     _jws, view_bytes = encode_item(SENDER, kind="record", record_type="denial", recipient="DE", rev=1, view=view,
                                    now=NOW)
     assert hashlib.sha256(view_bytes).hexdigest() == view_hash(view)
+
+
+# -- the real classes, two data directories, no HTTP ------------------------------------------
+
+SHARE_POLICY = """version: 1
+groups:
+  pair:
+    members: ["MT", "DE"]
+views:
+  no-exporter:
+    redact: []
+    redact_roles: [exporter]
+rules:
+  - name: share-denials
+    match:
+      record_type: denial
+      peer_group: pair
+    action: share
+    view: no-exporter
+inbound:
+  - name: denials-in
+    peer_group: pair
+    record_types: denial
+    max_bytes: 262144
+"""
+
+
+@pytest.fixture
+def pair(tmp_path):
+    from federation.identity import fingerprint
+    from node.config import Settings
+    from node.datadir import initialise
+    from node.peers import PeerRegistry
+    from node.runtime import NodeRuntime
+
+    runtimes = {}
+    for port, node_id in enumerate(("MT", "DE"), start=8801):
+        data_dir = tmp_path / node_id.lower()
+        initialise(data_dir, Settings(node_id=node_id, name=node_id, base_url=f"http://127.0.0.1:{port}"), NOW)
+        (data_dir / "policy.yaml").write_text(SHARE_POLICY, encoding="utf-8")
+        runtimes[node_id] = NodeRuntime(data_dir)
+    for adder, other in (("MT", "DE"), ("DE", "MT")):
+        signed = runtimes[other].keyring.signed_identity()
+        PeerRegistry(runtimes[adder].db(), adder).add(signed, fingerprint(signed["document"]), actor="test")
+    yield runtimes
+    for runtime in runtimes.values():
+        runtime.close()
+
+
+def publish(runtime, count: int, seed: int = 5) -> list[dict]:
+    from node.denials import DenialRegistry
+
+    registry = DenialRegistry(runtime.db(), runtime.node_id)
+    return [registry.create(doc, actor="test") for doc in samples.denials(count, runtime.node_id, seed)]
+
+
+def pull_in_process(runtimes, limit: int) -> int:
+    from node.exchange import Exchange
+
+    sender, intake = Exchange(runtimes["MT"]), Exchange(runtimes["DE"]).intake()
+    cursor, batches = "0", 0
+    while True:
+        envelope = json.loads(json.dumps(sender.serve_changes("DE", {"cursor": cursor, "limit": limit}, NOW)))
+        batch = intake.open("MT", envelope)
+        receipt = intake.store("MT", batch, NOW, cursor_update=batch.next_cursor)
+        assert not receipt.refused
+        cursor, batches = batch.next_cursor, batches + 1
+        if not batch.more:
+            return batches
+
+
+def held_rows(runtime, uid: str) -> dict:
+    db = runtime.db()
+    return {
+        "doc": db.execute("SELECT doc FROM denials WHERE uid = ?", [uid]).fetchall(),
+        "versions": db.execute("SELECT version, doc FROM denial_versions WHERE uid = ? ORDER BY version",
+                               [uid]).fetchall(),
+        "names": db.execute("SELECT party, role, text FROM party_names WHERE uid = ? ORDER BY id", [uid]).fetchall(),
+        "feed": db.execute("SELECT count(*) FROM index_feed WHERE uid = ?", [uid]).fetchone()[0],
+        "received": db.execute("SELECT version, rev, kind, signature IS NOT NULL FROM received WHERE uid = ?",
+                               [uid]).fetchall(),
+    }
+
+
+def test_pulled_records_are_stored_as_the_plain_way_would(pair):
+    published = publish(pair["MT"], 23)
+    assert pull_in_process(pair, limit=5) == 5
+    policy = pair["MT"].policies.current()
+    for doc in published:
+        view = json.loads(canonical_bytes(policy.decide(doc, "denial", "DE").view(doc)))  # as the receiver parses it
+        expected = {**view, "status": view.get("status", "active")}
+        rows = held_rows(pair["DE"], doc["uid"])
+        assert rows["doc"] == [(dumps(expected),)]
+        assert rows["versions"] == [(doc["version"], dumps(expected))]
+        assert rows["names"] == [(index, party.get("role", ""), name["text"])
+                                 for index, party in enumerate(expected.get("parties") or [])
+                                 for name in party.get("names") or [] if name.get("text")]
+        assert all(role != "exporter" for _, role, _ in rows["names"])
+        assert rows["feed"] >= 1
+        assert rows["received"][0][:3] == (doc["version"], rows["received"][0][1], "record")
+    cursor = pair["DE"].db().execute("SELECT pull_cursor FROM peer_state WHERE node_id = 'MT'").fetchone()[0]
+    assert int(cursor) == pair["MT"].db().execute("SELECT max(seq) FROM changes").fetchone()[0]
+
+
+def test_one_batch_with_the_same_record_twice_and_a_tombstone_applies_in_order(pair):
+    from federation.batch import seal_batch, tombstone_view
+    from node.exchange import Exchange
+    from node.peers import PeerRegistry
+
+    exchange = Exchange(pair["MT"])
+    sender, recipient = exchange.sender(), PeerRegistry(pair["MT"].db(), "MT").require("DE").recipient()
+    first, second, bare = (dict(doc, origin="MT", status="active") for doc in samples.denials(3, "MT", 9))
+    first.update(uid="u-first", version=1)
+    second.update(uid="u-second", version=1)
+    bare.update(uid="u-bare", version=1)
+    del bare["status"]  # a view without status is stored as active
+    amended = dict(first, version=2, item_description="amended")
+
+    def item(kind, view, rev):
+        return encode_item(sender, kind=kind, record_type="denial", recipient="DE", rev=rev, view=view, now=NOW)[0]
+
+    items = [item("record", first, 1), item("record", second, 2), item("record", amended, 3),
+             item("tombstone", tombstone_view(second, "revoked"), 4), item("record", bare, 5)]
+    intake = Exchange(pair["DE"]).intake()
+    receipt = intake.store("MT", intake.open("MT", seal_batch(sender, recipient, items, "5", False)), NOW)
+    assert (receipt.stored, receipt.dropped, receipt.unchanged, receipt.refused) == (4, 1, 0, [])
+    stored_bare = {**json.loads(canonical_bytes(bare)), "status": "active"}
+    assert held_rows(pair["DE"], "u-bare")["doc"] == [(dumps(stored_bare),)]
+    kept = held_rows(pair["DE"], "u-first")
+    assert [json.loads(text)["item_description"] for (text,) in kept["doc"]] == ["amended"]
+    assert [version for version, _ in kept["versions"]] == [1, 2]
+    assert kept["received"] == [(2, 3, "record", 1)]
+    gone = held_rows(pair["DE"], "u-second")
+    assert (gone["doc"], gone["versions"], gone["names"]) == ([], [], [])
+    assert gone["received"] == [(1, 4, "tombstone", 0)]
