@@ -24,6 +24,7 @@ from .timestamps import parse_iso, to_iso
 
 PROTOCOL_VERSION = "1"
 TIMELINESS_WINDOW = dt.timedelta(days=7)
+TIMELINESS_SAMPLE = 5000  # the latest versions received in the window; bounds the cost after a bulk sync
 REFUSALS_WINDOW = dt.timedelta(hours=24)
 COORDINATOR = "coordinator"
 
@@ -73,11 +74,11 @@ def table_columns(db: sqlite_utils.Database, table: str) -> set[str]:
     return {row[1] for row in db.execute(f"PRAGMA table_info({table})").fetchall()}
 
 
-def peer_summary(db: sqlite_utils.Database, node_id: str, now: dt.datetime) -> list[dict]:
+def peer_summary(db: sqlite_utils.Database, node_id: str, now: dt.datetime, *, timeliness: bool = True) -> list[dict]:
     """Exchange state with every active member peer (coordinators take no part in exchange)."""
     registry = PeerRegistry(db, node_id)
     states = registry.states()
-    delays = notification_delays(db, now - TIMELINESS_WINDOW)
+    delays = notification_delays(db, now - TIMELINESS_WINDOW) if timeliness else {}
     out = []
     for peer in registry.active():
         if peer.role == COORDINATOR:
@@ -97,7 +98,7 @@ def peer_summary(db: sqlite_utils.Database, node_id: str, now: dt.datetime) -> l
             "next_attempt_at": state.get("next_attempt_at"),
             "outbox_depth": depth,
             "oldest_pending_at": oldest,
-            "timeliness": delay_summary(delays.get(peer.node_id, [])),
+            **({"timeliness": delay_summary(delays.get(peer.node_id, []))} if timeliness else {}),
         })
     return out
 
@@ -106,13 +107,15 @@ def notification_delays(db: sqlite_utils.Database, since: dt.datetime) -> dict[s
     """Per origin: seconds from a record version's ``updated_at`` at its origin to its arrival here.
 
     Only versions both made and received inside the window count, so a first
-    catch-up of old records does not pass for a late notification.
+    catch-up of old records does not pass for a late notification; of those, the
+    latest :data:`TIMELINESS_SAMPLE` received.
     """
     stamp = to_iso(since)
     rows = db.execute(
         "SELECT r.origin, (julianday(r.received_at) - julianday(d.updated_at)) * 86400.0 "
         "FROM received r JOIN denials d ON d.uid = r.uid "
-        "WHERE r.kind = 'record' AND r.received_at >= ? AND d.updated_at >= ?", [stamp, stamp]).fetchall()
+        "WHERE r.kind = 'record' AND r.received_at >= ? AND d.updated_at >= ? "
+        "ORDER BY r.rowid DESC LIMIT ?", [stamp, stamp, TIMELINESS_SAMPLE]).fetchall()
     out: dict[str, list[int]] = {}
     for origin, seconds in rows:
         if seconds is not None:
@@ -146,9 +149,10 @@ def consultation_summary(db: sqlite_utils.Database, now: dt.datetime) -> dict:
 def record_counts(db: sqlite_utils.Database, node_id: str) -> dict:
     """Counts by record type and status; denials split into this node's own and those received."""
     denials: dict[str, dict[str, int]] = {"own": {}, "received": {}}
-    for own, status, count in db.execute(
-            "SELECT origin = ?, status, count(*) FROM denials GROUP BY 1, 2", [node_id]).fetchall():
-        denials["own" if own else "received"][status] = count
+    for status, origin, count in db.execute(
+            "SELECT status, origin, count(*) FROM denials GROUP BY status, origin").fetchall():
+        side = denials["own" if origin == node_id else "received"]
+        side[status] = side.get(status, 0) + count
     out: dict = {"denial": denials}
     for record_type, table, column in COUNTED:
         if column in table_columns(db, table):

@@ -167,7 +167,7 @@ class StateCollector:
                                    labels=["peer"])
         failures = GaugeMetricFamily("cordon_peer_consecutive_failures", "Consecutive failed pushes or pulls",
                                      labels=["peer", "direction"])
-        for peer in peer_summary(db, runtime.node_id, now):
+        for peer in peer_summary(db, runtime.node_id, now, timeliness=False):
             node = peer["node_id"]
             ages = [seconds_since(peer[name], now) for name in
                     ("last_push_ok", "last_served_pull", "last_pull_ok", "last_received")]
