@@ -90,7 +90,7 @@ def verify_record_bytes(jws: str, key_lookup) -> tuple[dict, dict, bytes]:
         raise BadSignature("signature by %s has the wrong length" % kid)
     signing_input = jws[: len(header_part) + 1 + len(payload_part)].encode("ascii")
     try:
-        VerifyKey(key.public_bytes).verify(signing_input, signature)
+        _verifier(key.public).verify(signing_input, signature)
     except BadSignatureError:
         raise BadSignature("signature by %s does not verify" % kid) from None
 
@@ -103,6 +103,11 @@ def verify_record_bytes(jws: str, key_lookup) -> tuple[dict, dict, bytes]:
 
 # Items of one batch share their header (same signer, same second), so both
 # directions keep a small cache of encoded and decoded headers.
+
+
+@functools.lru_cache(maxsize=64)
+def _verifier(public: str) -> VerifyKey:
+    return VerifyKey(b64u_decode(public))
 
 
 @functools.lru_cache(maxsize=256)

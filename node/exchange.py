@@ -105,11 +105,13 @@ class Exchange:
                 results.append({"peer": peer.node_id, "ok": False, "skipped": "backing off until " + due})
                 continue
             result = push_to(db, self.builder(), peer, self.client(peer),
-                             batch_size=self.runtime.settings.sync_batch_size, now_fn=utc_now)
+                             batch_size=self.runtime.settings.sync_batch_size, now_fn=utc_now,
+                             max_body_bytes=self.runtime.settings.max_body_bytes)
             if not result["ok"] and "401" in result.get("error", ""):
                 if self.announce_to(peer):
                     result = push_to(db, self.builder(), peer, self.client(peer),
-                                     batch_size=self.runtime.settings.sync_batch_size, now_fn=utc_now)
+                                     batch_size=self.runtime.settings.sync_batch_size, now_fn=utc_now,
+                                     max_body_bytes=self.runtime.settings.max_body_bytes)
             results.append(self.report("push", result))
         return results
 
@@ -133,34 +135,50 @@ class Exchange:
         return result
 
     def _pull(self, peer, max_batches: int) -> dict:
+        """Pull batch after batch. The next batch is requested as soon as this one is opened, so the peer
+        builds it while this one is verified and stored; each cursor is stored with its own batch only."""
         db = self.runtime.db()
         totals = Receipt()
         batches = 0
+        cursor = db.execute("SELECT pull_cursor FROM peer_state WHERE node_id = ?", [peer.node_id]).fetchone()[0]
+        fetcher = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="cordon-pull")
         try:
-            while batches < max_batches:
-                cursor = db.execute("SELECT pull_cursor FROM peer_state WHERE node_id = ?", [peer.node_id]).fetchone()[0]
-                response = self.client(peer, timeout=max(30.0, self.runtime.settings.peer_timeout_seconds)).post(
-                    "/federation/v1/changes", {"cursor": cursor, "limit": self.runtime.settings.sync_batch_size})
+            pending = fetcher.submit(self._request_changes, peer, cursor, cursor) if max_batches > 0 else None
+            while pending is not None:
                 intake = self.intake()
-                try:
-                    batch = intake.open(peer.node_id, response.json())
-                except ValueError:
-                    raise PeerUnavailable(f"{peer.node_id} sent a body that is not JSON") from None
-                receipt = intake.store(peer.node_id, batch, utc_now(), cursor_update=batch.next_cursor or cursor or "0")
+                batch = intake.open(peer.node_id, pending.result())
+                next_cursor = batch.next_cursor or cursor or "0"
+                batches += 1
+                pending = (fetcher.submit(self._request_changes, peer, next_cursor, cursor)
+                           if batch.more and batches < max_batches else None)
+                receipt = intake.store(peer.node_id, batch, utc_now(), cursor_update=next_cursor)
                 totals.stored += receipt.stored
                 totals.unchanged += receipt.unchanged
                 totals.dropped += receipt.dropped
                 totals.refused += receipt.refused
-                batches += 1
-                if not batch.more:
-                    break
+                cursor = next_cursor
         except (PeerUnavailable, PeerRefused, PeerRequestRefused) as exc:
             with write_transaction(db):
                 db.execute("UPDATE peer_state SET pull_failures = pull_failures + 1, last_pull_error = ? "
                            "WHERE node_id = ?", [str(exc), peer.node_id])
             log.warning("pull from %s failed: %s", peer.node_id, exc)
             return {"peer": peer.node_id, "ok": False, "error": str(exc), "code": exc.code, **totals.to_dict()}
+        finally:
+            fetcher.shutdown(wait=True, cancel_futures=True)
         return {"peer": peer.node_id, "ok": True, "batches": batches, **totals.to_dict()}
+
+    def _request_changes(self, peer, cursor, stored) -> dict:
+        """POST /changes after ``cursor`` (``stored``: the cursor already stored here); the sealed answer as
+        JSON. Uses no database connection: it runs in the pull's fetcher thread."""
+        body = {"cursor": cursor, "limit": self.runtime.settings.sync_batch_size}
+        if stored != cursor:
+            body["stored"] = stored
+        response = self.client(peer, timeout=max(30.0, self.runtime.settings.peer_timeout_seconds)).post(
+            "/federation/v1/changes", body)
+        try:
+            return response.json()
+        except ValueError:
+            raise PeerUnavailable(f"{peer.node_id} sent a body that is not JSON") from None
 
     def sync(self, peer_id: str | None = None) -> list[dict]:
         pushed = self.push(peer_id, force=True)
@@ -195,13 +213,19 @@ class Exchange:
 
     # -- incoming (called by the federation routes) ------------------------------------
     def serve_changes(self, peer_id: str, body: dict, now: dt.datetime) -> dict:
+        """Answer a pull: the sealed batch after ``cursor``. ``stored`` (optional, default ``cursor``) is the
+        cursor the requester has stored; a requester that asks ahead while it stores the previous batch sends
+        it, and push then skips only what the requester already holds."""
         cursor, limit = body.get("cursor"), body.get("limit", self.runtime.settings.sync_batch_size)
+        stored = body.get("stored", cursor)
         try:
             after = int(cursor) if cursor not in (None, "") else 0
-            if not isinstance(limit, int) or not 1 <= limit <= 5000 or after < 0:
+            held = int(stored) if stored not in (None, "") else 0
+            if not isinstance(limit, int) or not 1 <= limit <= 5000 or not 0 <= held <= after:
                 raise ValueError
         except (TypeError, ValueError):
             raise ValidationFailed("bad pull request", fields={"cursor": "must be a cursor this node issued",
+                                                               "stored": "a cursor not after cursor",
                                                                "limit": "1-5000"}) from None
         db = self.runtime.db()
         peer = self.registry().require(peer_id)
@@ -211,7 +235,7 @@ class Exchange:
         with write_transaction(db):
             builder.record_disclosures(peer_id, out.entries, "pull", now)
             db.execute("UPDATE peer_state SET last_served_pull = ?, push_cursor = max(push_cursor, ?) "
-                       "WHERE node_id = ?", [to_iso(now), after, peer_id])
+                       "WHERE node_id = ?", [to_iso(now), held, peer_id])
         return out.envelope
 
     def receive_push(self, peer_id: str, envelope: dict, now: dt.datetime) -> dict:

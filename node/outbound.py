@@ -40,6 +40,12 @@ class Outgoing:
     last_seq: int
     more: bool
     entries: list[tuple]  # (record_type, uid, version, rev, kind, view_hash)
+    size: int = 0  # bytes of the signed items
+
+
+def push_budget(max_body_bytes: int) -> int:
+    """Bytes of signed items that fit a push body of ``max_body_bytes`` once batched, sealed and base64url-encoded."""
+    return max(1, (max_body_bytes - 4096) * 3 // 4)
 
 
 def view_hash(view: dict) -> str:
@@ -56,7 +62,9 @@ class BatchBuilder:
     def max_seq(self) -> int:
         return self.db.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
 
-    def build(self, peer: Peer, after: int, limit: int, now: dt.datetime) -> Outgoing:
+    def build(self, peer: Peer, after: int, limit: int, now: dt.datetime, *, max_bytes: int | None = None) -> Outgoing:
+        """The next batch for ``peer`` after change ``after``: at most ``limit`` changes and, when ``max_bytes``
+        is given, signed items of at most that many bytes (always at least one item)."""
         rows = self.db.execute(
             "SELECT seq, record_type, uid FROM changes WHERE seq > ? ORDER BY seq LIMIT ?", [after, limit]
         ).fetchall()
@@ -67,7 +75,7 @@ class BatchBuilder:
             if record_type in SYNCED_TYPES:
                 latest[uid] = (seq, record_type)
         docs, holdings = self._load(peer.node_id, list(latest))
-        items, entries = [], []
+        items, entries, size = [], [], 0
         for uid, (seq, record_type) in sorted(latest.items(), key=lambda kv: kv[1][0]):
             doc = docs.get(uid)
             if doc is None or doc["origin"] != self.node_id:
@@ -88,10 +96,16 @@ class BatchBuilder:
                     continue
             jws, view_bytes = encode_item(self.sender, kind=kind, record_type=record_type, recipient=peer.node_id,
                                           rev=seq, view=view, now=now)
+            if max_bytes is not None and items and size + len(jws) + 3 > max_bytes:
+                # Full: end the batch before this change. Every earlier change is in it or superseded by a
+                # later change of the same record, which a following batch carries.
+                last_seq, more = seq - 1, True
+                break
             items.append(jws)
+            size += len(jws) + 3
             entries.append((record_type, uid, doc["version"], seq, kind, hashlib.sha256(view_bytes).hexdigest()))
         envelope = seal_batch(self.sender, peer.recipient(), items, str(last_seq), more)
-        return Outgoing(envelope, last_seq, more, entries)
+        return Outgoing(envelope, last_seq, more, entries, size)
 
     def _load(self, peer_id: str, uids: list[str]):
         docs, holdings = {}, {}
@@ -120,16 +134,27 @@ class BatchBuilder:
 
 
 def push_to(db: sqlite_utils.Database, builder: BatchBuilder, peer: Peer, client, *, batch_size: int,
-            now_fn, max_batches: int = 1000) -> dict:
-    """Send this peer everything after its push cursor. Returns a summary; failures set backoff state."""
+            now_fn, max_batches: int = 1000, max_body_bytes: int = 1_048_576) -> dict:
+    """Send this peer everything after its push cursor. Returns a summary; failures set backoff state.
+
+    Each push body stays within ``max_body_bytes`` (this node's own request limit, which peers are expected
+    to share); a peer that still answers 413 gets the same changes again in halves.
+    """
     sent = batches = 0
+    budget = push_budget(max_body_bytes)
     cursor = db.execute("SELECT push_cursor FROM peer_state WHERE node_id = ?", [peer.node_id]).fetchone()[0]
     try:
         while batches < max_batches and cursor < builder.max_seq():
             now = now_fn()
-            out = builder.build(peer, cursor, batch_size, now)
+            out = builder.build(peer, cursor, batch_size, now, max_bytes=budget)
             if out.entries:
-                client.post("/federation/v1/push", out.envelope)
+                try:
+                    client.post("/federation/v1/push", out.envelope)
+                except PeerRefused as exc:
+                    if exc.status != 413 or len(out.entries) < 2:
+                        raise
+                    budget = max(1, out.size // 2)
+                    continue
             with write_transaction(db):
                 if out.entries:
                     builder.record_disclosures(peer.node_id, out.entries, "push", now)

@@ -222,3 +222,44 @@ def test_one_batch_with_the_same_record_twice_and_a_tombstone_applies_in_order(p
     gone = held_rows(pair["DE"], "u-second")
     assert (gone["doc"], gone["versions"], gone["names"]) == ([], [], [])
     assert gone["received"] == [(1, 4, "tombstone", 0)]
+
+
+def test_byte_budget_splits_batches_without_losing_or_repeating_changes(pair):
+    from node.exchange import Exchange
+    from node.peers import PeerRegistry
+
+    published = publish(pair["MT"], 15, seed=11)
+    builder = Exchange(pair["MT"]).builder()
+    peer = PeerRegistry(pair["MT"].db(), "MT").require("DE")
+    one = len(builder.build(peer, 0, 1, NOW).envelope["ciphertext"])
+    budget = one * 2  # about two items' worth of signed bytes
+    intake = Exchange(pair["DE"]).intake()
+    after, seen, batches = 0, [], 0
+    while True:
+        out = builder.build(peer, after, 500, NOW, max_bytes=budget)
+        assert out.size <= budget or len(out.entries) == 1
+        assert out.last_seq > after
+        seen += [entry[1] for entry in out.entries]
+        intake.store("MT", intake.open("MT", out.envelope), NOW)
+        after, batches = out.last_seq, batches + 1
+        if not out.more:
+            break
+    assert batches > 3
+    assert sorted(seen) == sorted(doc["uid"] for doc in published)
+    held = pair["DE"].db().execute("SELECT count(*) FROM denials WHERE origin = 'MT'").fetchone()[0]
+    assert held == len(published)
+
+
+def test_push_budget_keeps_the_sealed_body_within_the_limit(pair):
+    from federation.canonical import canonical_bytes as encode
+    from node.exchange import Exchange
+    from node.outbound import push_budget
+    from node.peers import PeerRegistry
+
+    publish(pair["MT"], 40, seed=12)
+    builder = Exchange(pair["MT"]).builder()
+    peer = PeerRegistry(pair["MT"].db(), "MT").require("DE")
+    for limit in (16_384, 65_536):
+        out = builder.build(peer, 0, 500, NOW, max_bytes=push_budget(limit))
+        assert out.more and 1 < len(out.entries) < 40
+        assert len(encode(out.envelope)) <= limit
