@@ -6,6 +6,8 @@ bulk import or a large pull is being indexed. ``cordon serve`` therefore
 starts one worker process (``python -m node.indexer DATA_DIR``) that
 normalises pending names in small transactions and exits with its parent.
 Each stored name is normalised once; queries never normalise stored names.
+When idle, the worker also recomputes forms stored by an older version of the
+normalisation (``party_names.refresh_stale``), a batch at a time.
 """
 
 from __future__ import annotations
@@ -63,9 +65,13 @@ def work(data_dir: Path, interval: float) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     runtime = NodeRuntime(data_dir)
     db = runtime.db()
+    stale_after: int | None = 0
     while not stopping.is_set() and os.getppid() == parent:
         try:
             done = party_names.compute_pending(db, 200)
+            if not done and stale_after is not None:
+                stale_after = party_names.refresh_stale(db, stale_after)
+                done = stale_after is not None
         except Exception:  # noqa: BLE001 - keep going after a failure; it is logged
             log.exception("normalising party names failed")
             done = 0

@@ -50,15 +50,23 @@ def purge_nonces(runtime: NodeRuntime, now: dt.datetime) -> dict:
 
 
 def index_names(runtime: NodeRuntime, now: dt.datetime) -> dict:
-    """Normalise every stored party name that has no forms yet."""
+    """Normalise every stored party name that has no forms yet, then recompute forms of an older version."""
     from . import party_names
 
-    total = 0
+    total = refreshed = 0
     while True:
         done = party_names.compute_pending(runtime.db(), 2000)
         total += done
         if not done:
-            return {"normalised": total}
+            break
+    after: int | None = 0
+    while after is not None:
+        before = after
+        after = party_names.refresh_stale(runtime.db(), after, 2000)
+        if after is not None:
+            refreshed += runtime.db().execute(
+                "SELECT count(*) FROM party_names WHERE id > ? AND id <= ?", [before, after]).fetchone()[0]
+    return {"normalised": total, "refreshed": refreshed}
 
 
 def poll_members(runtime: NodeRuntime, now: dt.datetime) -> dict:

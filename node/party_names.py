@@ -5,7 +5,10 @@ Every store of a denial (own or received) rewrites that record's rows in
 deletes its rows and appends it too. The normalised forms (transliteration,
 legal forms, name symbols: ``node.screening.normalise_name``) are computed
 once per stored name by :func:`compute_pending`, run by the node's indexer
-right after the write, never at query time.
+right after the write, never at query time. When normalisation changes
+(``FORMS_VERSION``), :func:`refresh_stale` recomputes forms of an older
+version in the background; until then the older forms stay in the index, so
+screening never loses a name.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import sqlite3
 import sqlite_utils
 
 from .database import write_transaction
-from .screening import normalise_name
+from .screening import FORMS_VERSION, normalise_name
 
 
 def write(db: sqlite_utils.Database, doc: dict) -> None:
@@ -56,3 +59,21 @@ def compute_pending(db: sqlite_utils.Database, limit: int = 2000) -> int:
         db.conn.executemany("UPDATE party_names SET forms = ? WHERE id = ? AND forms IS NULL", computed)
         db.conn.executemany("INSERT INTO index_feed (uid) VALUES (?)", [(uid,) for uid in sorted({r[1] for r in rows})])
     return len(rows)
+
+
+def refresh_stale(db: sqlite_utils.Database, after_id: int, limit: int = 200) -> int | None:
+    """Recompute up to ``limit`` stored forms of an older ``FORMS_VERSION`` with ids above ``after_id``.
+
+    Returns the last id looked at (pass it back next time), or None when no stale forms remain.
+    """
+    rows = db.execute(
+        "SELECT id, uid, text FROM party_names WHERE id > ? AND forms IS NOT NULL "
+        "AND json_extract(forms, '$.version') IS NOT ? ORDER BY id LIMIT ?",
+        [after_id, FORMS_VERSION, limit]).fetchall()
+    if not rows:
+        return None
+    computed = [(json.dumps(normalise_name(text).to_dict(), ensure_ascii=False), row_id) for row_id, _, text in rows]
+    with write_transaction(db):
+        db.conn.executemany("UPDATE party_names SET forms = ? WHERE id = ?", computed)
+        db.conn.executemany("INSERT INTO index_feed (uid) VALUES (?)", [(uid,) for uid in sorted({r[1] for r in rows})])
+    return rows[-1][0]

@@ -83,3 +83,29 @@ def test_cli_file_reports_bad_rows_and_screens_good_ones(tmp_path, node_dir, app
     assert "MT/DEN/S/4" in result.stdout
     assert "line 4: Unrelated Shipping SA (GR): no hit" in result.stdout
     assert "line 3: not screened" in result.stderr
+
+
+def test_forms_of_an_older_normalisation_stay_searchable_and_are_recomputed(app, client, bearer):
+    import json
+
+    from node.screening import FORMS_VERSION
+
+    pub = bearer("publish", "read")
+    publish_parties(client, pub, [person("Sergei Kuznetsov", country="RU")], "MT/DEN/S/9")
+    runtime = app.extensions["cordon"]
+    index_names(runtime, dt.datetime.now(dt.timezone.utc))
+    db = runtime.db()
+    (row_id, stored), = db.execute("SELECT id, forms FROM party_names").fetchall()
+    older = dict(json.loads(stored), version=FORMS_VERSION - 1)
+    with db.conn:
+        db.execute("UPDATE party_names SET forms = ? WHERE id = ?", [json.dumps(older), row_id])
+        db.execute("INSERT INTO index_feed (uid) SELECT uid FROM party_names WHERE id = ?", [row_id])
+    # Still found while the older forms are in place.
+    answer = client.post("/api/v1/screen", json={"name": "Sergey Kuznetsov"}, headers=pub).get_json()
+    assert answer["results"][0]["hits"][0]["ref"] == "MT/DEN/S/9"
+    done = index_names(runtime, dt.datetime.now(dt.timezone.utc))
+    assert done == {"normalised": 0, "refreshed": 1}
+    assert json.loads(db.execute("SELECT forms FROM party_names").fetchone()[0])["version"] == FORMS_VERSION
+    assert index_names(runtime, dt.datetime.now(dt.timezone.utc)) == {"normalised": 0, "refreshed": 0}
+    answer = client.post("/api/v1/screen", json={"name": "Sergey Kuznetsov"}, headers=pub).get_json()
+    assert answer["results"][0]["hits"][0]["ref"] == "MT/DEN/S/9"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.screening import InvalidForms, NameForms, normalise_name
+from node.screening import FORMS_VERSION, InvalidForms, NameForms, normalise_name
 from node.screening.transcription import abjad_skeleton, skeleton
 
 
@@ -91,3 +91,40 @@ def test_any_text_normalises_and_round_trips(text, kind):
     back = NameForms.from_dict(json.loads(json.dumps(forms.to_dict())))
     assert back == forms
     assert len(forms.tokens) == len(forms.skeletons) == len(forms.weights)
+
+
+def test_persian_names_keep_their_alef_lam():
+    persian = normalise_name("شرکت البرز گستر", None)
+    arabic = normalise_name("شركة النور", None)
+    assert "albrz" in persian.tokens
+    assert "nwr" in arabic.tokens
+
+
+def test_business_words_of_both_scripts_share_a_class():
+    latin = normalise_name("Al Furat Transport Company", None)
+    arabic = normalise_name("شركة الفرات للنقل", None)
+    assert "o:TRANSPORT" in latin.symbols[latin.tokens.index("transport")]
+    assert "o:TRANSPORT" in arabic.symbols[arabic.tokens.index("nql")]
+    persian = normalise_name("شرکت کاوش صنعت", None)
+    assert persian.weights[persian.tokens.index("shrkt")] < 1.0
+    assert "o:INDUSTRY" in normalise_name("Kavosh Sanat Co.", None).symbols[1]
+
+
+@pytest.mark.parametrize("text,legal", [("Falcon A.Ş.", "JSC"), ("Falcon Pvt. Ltd.", "LLC"),
+                                        ("Falcon Ltd. Şti.", "LLC")])
+def test_legal_forms_rigour_leaves_as_words_are_legal_forms(text, legal):
+    forms = normalise_name(text, None)
+    assert forms.tokens == ("falcon",)
+    assert legal in forms.legal
+
+
+def test_skeleton_folds_letters_of_one_arabic_letter():
+    assert skeleton("Bagheri") == abjad_skeleton("باقری")
+    assert skeleton("Ghasemi") == skeleton("Qasemi")
+
+
+def test_forms_of_the_previous_version_still_load():
+    data = normalise_name("John Smith", "person").to_dict()
+    old = NameForms.from_dict({**data, "version": 1})
+    assert old.version == 1 and old.tokens == ("john", "smith")
+    assert normalise_name("John Smith", "person").version == FORMS_VERSION

@@ -174,3 +174,138 @@ def test_concurrent_searches_with_mutation(index):
         t.join()
     assert not errors
     assert all(r and r[0].entry_key == "d1#0" for r in results)
+
+
+# -- precision: what distinguishes names --------------------------------------
+
+def test_a_different_family_name_is_a_conflict_not_a_gap():
+    assert score("Mohammed Ali Al-Rashid", "Mohammed Ali Al-Khatib") < DEFAULT_THRESHOLD
+    assert score("Mohammed Al-Rashid", "Mohammed Ali Al-Rashid") >= DEFAULT_THRESHOLD
+
+
+@pytest.mark.parametrize("a,b", [("Al Noor General Trading LLC", "Al Fajr General Trading LLC"),
+                                 ("Nordtronix Precision Machinery Ltd", "Geotronix Precision Machinery Ltd"),
+                                 ("شركة الفرات للنقل", "شركة الواحة للنقل"),
+                                 ("Alborz Sanat Co.", "Damavand Sanat Co.")])
+def test_companies_sharing_only_business_words_do_not_match(a, b):
+    assert score(a, b, None) < DEFAULT_THRESHOLD
+
+
+@pytest.mark.parametrize("a,b", [("ООО «Спецтехника»", "ООО «Гидротехника»"),
+                                 ("АО «Геотехника»", "АО «Биотехника»"),
+                                 ("Mikrokompleks JSC", "Gidrokompleks JSC"),
+                                 ("Peter Schmidt", "Peter Schneider")])
+def test_names_alike_only_in_a_shared_ending_do_not_match(a, b):
+    assert score(a, b, None) < DEFAULT_THRESHOLD
+
+
+@pytest.mark.parametrize("a,b", [("Spetstekhnika LLC", "Speztechnika LLC"),
+                                 ("Sergei Viktorovich Kuznetsov", "Sergej Wiktorowitsch Kusnezow"),
+                                 ("Biotekhnika JSC", "Boitekhnika JSC"),
+                                 ("Asianet Optics Ltd", "Aisanet Optics Ltd")])
+def test_transliteration_and_typo_variants_still_match(a, b):
+    assert score(a, b, None) >= DEFAULT_THRESHOLD
+
+
+def test_patronymic_does_not_align_with_a_family_name():
+    comparison = compare_names(normalise_name("Aleksandr Dmitrievich Smirnov", "person"),
+                               normalise_name("Александр Дмитриев", "person"))
+    assert "dmitrievich" not in {p.query for p in comparison.parts}
+    assert comparison.score < DEFAULT_THRESHOLD
+
+
+@pytest.mark.parametrize("a,b", [("Kavosh Sanat Co.", "شرکت کاوش صنعت"),
+                                 ("Arya Fanavari Co.", "شرکت آریا فناوری"),
+                                 ("Aftab Saze Company", "شرکت آفتاب سازه"),
+                                 ("Al Furat Transport Company", "شركة الفرات للنقل"),
+                                 ("Ali Bagheri", "علی باقری")])
+def test_persian_and_arabic_script_against_latin_spellings(a, b):
+    assert score(a, b, None) >= DEFAULT_THRESHOLD
+
+
+def test_ambiguous_arabic_letters_align_with_either_spelling():
+    for latin in ("Al-Dhaheri", "Al-Zahiri"):
+        comparison = compare_names(normalise_name(f"Aly Hend {latin}", "person"),
+                                   normalise_name("علي هند الظاهري", "person"))
+        assert len(comparison.parts) == 3, latin
+
+
+def test_short_name_symbols_need_some_likeness():
+    assert score("Ye Chen", "Chen Jie") < DEFAULT_THRESHOLD
+    assert score("Wang Wei", "Wong Wei") >= DEFAULT_THRESHOLD
+
+
+# -- the index: rarity, candidates, thresholds --------------------------------
+
+def _crowded_index():
+    """A list where "Mohammed" and "Ali" are everywhere and family names are rare."""
+    idx = ScreeningIndex()
+    families = ["Al-Khatib", "Haddad", "Najjar", "Al-Tamimi", "Al-Zoubi", "Al-Obeidi", "Al-Jubouri",
+                "Al-Dulaimi", "Khoury", "Trabelsi", "Al-Masri", "Al-Halabi", "Al-Baghdadi", "Al-Kubaisi",
+                "Al-Omari", "Al-Qahtani", "Al-Shammari", "Al-Dosari", "Al-Ghamdi", "Al-Zahrani"]
+    alone = [normalise_name(f"Mohammed {f}", "person") for f in families]
+    with_ali = [normalise_name(f"Ali {g} {f}", "person")
+                for g in ("Omar", "Khaled", "Youssef", "Karim") for f in families]
+    both = [normalise_name(f"Mohammed Ali {f}", "person") for f in families]
+    for n in range(1000):
+        idx.add(f"a{n}", [alone[n % len(alone)]], {})
+        idx.add(f"b{n}", [with_ali[n % len(with_ali)]], {})
+    for n in range(200):
+        idx.add(f"c{n}", [both[n % len(both)]], {})
+    idx.add("target", [normalise_name("Mohammed Ali Al-Rashid", "person")], {})
+    return idx
+
+
+def test_common_name_parts_prove_less_than_rare_ones():
+    idx = _crowded_index()
+
+    def target_score(text):
+        hits = idx.search(Query(names=[text], kind="person"), threshold=0.0, limit=300)
+        return next(h.score for h in hits if h.entry_key == "target")
+
+    missing_common = target_score("Mohammed Al-Rashid")
+    missing_rare = target_score("Mohammed Ali")
+    assert missing_common >= DEFAULT_THRESHOLD > missing_rare
+    assert missing_common - missing_rare > 0.1
+
+
+def test_a_name_listed_many_times_does_not_hide_other_spellings():
+    idx = ScreeningIndex()
+    for n in range(40):
+        idx.add(f"same{n}", [normalise_name("Spetsmash JSC")], {})
+    idx.add("other", [normalise_name("AO Spezmasch")], {})
+    keys = [h.entry_key for h in idx.search(Query(names=["Spetsmash"]), threshold=0.0, limit=100)]
+    assert "other" in keys and len(keys) == 41
+
+
+def test_threshold_only_filters(index):
+    for text in ("Mohamed Ali Hassen Rachid", "Spetstechnika OOO", "Al Nour Trading", "Peter Schmid",
+                 "محمد علي حسن"):
+        query = Query(names=[text])
+        everything = index.search(query, threshold=0.0, limit=50)
+        for threshold in (0.5, 0.7, DEFAULT_THRESHOLD, 0.9):
+            expected = [(h.entry_key, h.score) for h in everything if h.score >= threshold]
+            got = [(h.entry_key, h.score) for h in index.search(Query(names=[text]), threshold=threshold,
+                                                                limit=50)]
+            assert got == expected, (text, threshold)
+
+
+def test_removed_names_leave_the_rarity_counts(index):
+    query = Query(names=["Peter Schmidt"], kind="person")
+    before = index.search(query, threshold=0.0)[0].score
+    for n in range(30):
+        index.add(f"p{n}", [normalise_name(f"Peter Nobody{n}x", "person")], {})
+    index.remove("d4#0")
+    index.add("d4#0", [normalise_name("Peter Schmidt", "person")], {"country": "DE"})
+    for n in range(30):
+        index.remove(f"p{n}")
+    after = index.search(Query(names=["Peter Schmidt"], kind="person"), threshold=0.0)[0]
+    assert after.entry_key == "d4#0" and after.score == before
+
+
+def test_parts_added_later_are_found_by_a_query_seen_before(index):
+    query = ["Karl Webber"]
+    assert index.search(Query(names=query, kind="person"), threshold=DEFAULT_THRESHOLD) == []
+    index.add("late", [normalise_name("Karl Weber", "person")], {})
+    assert [h.entry_key for h in index.search(Query(names=query, kind="person"),
+                                              threshold=DEFAULT_THRESHOLD)] == ["late"]

@@ -267,16 +267,16 @@ def test_screening_explains_each_hit_and_names_bad_input(app, runtime):
     response = post(client, "/ui/screen", {"names": "Технопром", "country": "RU", "live": "yes"})
     html = text_of(response)
     assert response.status_code == 200 and not page_problems(html)
-    assert "1 denial matches at the threshold 0.80." in html
+    assert "1 denial matches at the threshold 0.85." in html
     assert re.search(r'<dd class="matched-name">(ООО Технопром|Tekhnoprom LLC)</dd>', html)
-    assert re.search(r'<span class="score">(0\.\d\d|1\.00)</span> against the threshold 0\.80', html)
+    assert re.search(r'<span class="score">(0\.\d\d|1\.00)</span> against the threshold 0\.85', html)
     assert "Signals: why this is a hit" in html and "Name parts compared" in html
     assert "This node has no peers to ask." in html
     entry = audit(runtime, "screen")[0]
     assert entry["actor"] == "user:nina" and entry["detail"]["hits"] == 1 and "Технопром" not in json.dumps(entry)
 
     nothing = text_of(post(client, "/ui/screen", {"names": "Sfax Olive Oil Cooperative"}))
-    assert "No denial matches at the threshold 0.80." in nothing
+    assert "No denial matches at the threshold 0.85." in nothing
 
     bad = post(client, "/ui/screen", {"names": "Технопром\n12", "country": "Russia", "threshold": "high"})
     html = text_of(bad)

@@ -13,7 +13,7 @@ from node.screening.index import Query, ScreeningIndex
 from node.screening.scorer import Hit, PartMatch, Signal, compare_names
 
 #: Default alert threshold, chosen with bench/screening_quality.py.
-DEFAULT_THRESHOLD = 0.8
+DEFAULT_THRESHOLD = 0.85
 
 __all__ = [
     "DEFAULT_THRESHOLD",

@@ -42,7 +42,9 @@ from node.screening.transcription import (
     transcribe_arabic,
 )
 
-FORMS_VERSION = 1
+FORMS_VERSION = 2
+#: Stored forms of these versions load; older ones may lack later token rules.
+READABLE_VERSIONS = (1, 2)
 KINDS = ("person", "organisation")
 
 PARTICLE_WEIGHT = 0.25
@@ -65,13 +67,30 @@ _PARTICLES = frozenset(
 _PARTICLES_ARABIC = frozenset({"بن", "ابن", "بنت", "ابو", "أبو", "بو"})
 _ARABIC_PREFIXES = ("وال", "بال", "لل", "ال")
 _ARABIC_LEGAL = {"ذمم": "LLC", "ذممم": "LLC", "شمم": "JSC", "شمل": "JSC", "شذمم": "LLC"}
-# Arabic business words, with the rigour org symbol of their English sense.
+# Letters only Persian (and Urdu) writing uses: such names keep "ال" (Alborz).
+_PERSIAN_LETTERS = frozenset("پچژگکی")
+# Legal-form words rigour leaves as name parts (by part form), for organisations.
+_LEGAL_LATIN = {"aş": "JSC", "pvt": "LLC", "pte": "LLC", "şti": "LLC", "sti": "LLC", "bhd": "LLC",
+                "sdn": "LLC"}
+# Arabic and Persian business words, with the rigour org symbol of their English sense.
 _GENERIC_ARABIC = {
     "شركة": "CO", "شركه": "CO", "مؤسسة": "CO", "مجموعة": "GRP", "تجارة": "TRADE",
     "تجارية": "TRADE", "عامة": "GENERAL", "صناعية": "INDUSTRY", "صناعات": "INDUSTRY",
     "صناعة": "INDUSTRY", "دولية": "INTL", "استيراد": "IMPORT", "تصدير": "EXPORT",
     "هندسة": "ENG", "هندسية": "ENG", "تكنولوجيا": "TECH", "تقنية": "TECH",
     "خدمات": "SERVICE", "معدات": "EQUIPMENT", "مصنع": "FACTORY", "قابضة": "HOLDING",
+    "نقل": "TRANSPORT", "مقاولات": "CONTRACTING", "نفطية": "OIL", "نفط": "OIL",
+    "شرکت": "CO", "صنعت": "INDUSTRY", "صنایع": "INDUSTRY", "صنعتی": "INDUSTRY",
+    "فناوری": "TECH", "مهندسی": "ENG", "بازرگانی": "TRADE", "توسعه": "DEV",
+    "گروه": "GRP", "بین‌المللی": "INTL",
+}
+# Latin business words rigour does not tag, with the symbol of their sense; the
+# Persian ones are transcriptions of the Persian words above.
+_GENERIC_LATIN_SYMBOLS = {
+    "contracting": "CONTRACTING", "contractors": "CONTRACTING", "oilfield": "OIL",
+    "petroleum": "OIL", "sanat": "INDUSTRY", "sanaat": "INDUSTRY", "sanaye": "INDUSTRY",
+    "sanayeh": "INDUSTRY", "fanavari": "TECH", "mohandesi": "ENG", "bazargani": "TRADE",
+    "tosee": "DEV", "toseeh": "DEV", "sherkat": "CO", "company": "CO",
 }
 _GENERIC_LATIN = frozenset(
     {
@@ -86,6 +105,11 @@ _GENERIC_LATIN = frozenset(
         "kompaniya", "gruppa", "torgovyy", "torgovyi", "dom", "zavod", "predpriyatie",
         "obedinenie", "nauchno", "proizvodstvennoe", "tehnologii", "tekhnologii",
         "sanayi", "ticaret", "societe", "sociedad", "commerce", "commercial", "fze", "fzco",
+        "components", "instruments", "precision", "optics", "automation", "metals", "chemicals",
+        "chemical", "energy", "marine", "aerospace", "aviation", "transport", "power", "mining",
+        "construction", "shipping", "consulting", "research", "laboratory", "laboratories",
+        "networks", "telecom", "communications", "resources", "ventures", "private",
+        *_GENERIC_LATIN_SYMBOLS,
     }
 )
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
@@ -110,7 +134,7 @@ class NameForms:
     version: int = FORMS_VERSION
 
     @cached_property
-    def _core(self) -> tuple[int, ...]:
+    def core(self) -> tuple[int, ...]:
         """Token positions that distinguish the name (no particles, no business words)."""
         core = tuple(i for i, w in enumerate(self.weights) if w > GENERIC_WEIGHT)
         return core or tuple(range(len(self.tokens)))
@@ -118,12 +142,12 @@ class NameForms:
     @cached_property
     def key(self) -> str:
         """Sorted distinctive Latin tokens: `fuzz.ratio` over keys is token_sort_ratio."""
-        return " ".join(sorted(self.tokens[i] for i in self._core))
+        return " ".join(sorted(self.tokens[i] for i in self.core))
 
     @cached_property
     def skeleton_key(self) -> str:
         """Sorted distinctive consonant skeletons, for matching across Arabic script."""
-        return " ".join(sorted(self.skeletons[i] for i in self._core if self.skeletons[i]))
+        return " ".join(sorted(self.skeletons[i] for i in self.core if self.skeletons[i]))
 
     @cached_property
     def index_keys(self) -> tuple[tuple[str, ...], ...]:
@@ -178,20 +202,21 @@ class NameForms:
     @classmethod
     def from_dict(cls, data: dict) -> NameForms:
         try:
-            if data["version"] != FORMS_VERSION:
+            if data["version"] not in READABLE_VERSIONS:
                 raise InvalidForms(f"unsupported NameForms version {data['version']!r}")
-            tokens = tuple(str(t) for t in data["tokens"])
+            tokens = tuple(map(str, data["tokens"]))
             forms = cls(
                 text=str(data["text"]),
                 kind=data["kind"],
                 script=str(data["script"]),
                 tokens=tokens,
-                skeletons=tuple(str(s) for s in data["skeletons"]),
-                phonetics=tuple(str(p) for p in data["phonetics"]),
-                symbols=tuple(tuple(str(x) for x in s) for s in data["symbols"]),
-                weights=tuple(float(w) for w in data["weights"]),
-                abjad=tuple(bool(a) for a in data["abjad"]),
-                legal=tuple(str(x) for x in data.get("legal", ())),
+                skeletons=tuple(map(str, data["skeletons"])),
+                phonetics=tuple(map(str, data["phonetics"])),
+                symbols=tuple(tuple(map(str, s)) for s in data["symbols"]),
+                weights=tuple(map(float, data["weights"])),
+                abjad=tuple(map(bool, data["abjad"])),
+                legal=tuple(map(str, data.get("legal", ()))),
+                version=int(data["version"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidForms(f"malformed NameForms: {exc}") from exc
@@ -271,6 +296,10 @@ def _analyse(text: str, kind: str | None):
         return name, "organisation"
     looks_org = any(p.tag.value == "LEGAL" for p in name.parts) or any(
         s.symbol.category.value in ("ORGCLS", "SYMBOL", "DOMAIN") for s in name.spans
+    ) or any(
+        p.form in _LEGAL_LATIN or p.comparable in _GENERIC_LATIN
+        or _strip_arabic_article(p.form) in _GENERIC_ARABIC
+        for p in name.parts if len(name.parts) > 1
     )
     if looks_org:
         return name, "organisation"
@@ -305,6 +334,9 @@ def _raw_tokens(name, effective_kind: str) -> tuple[list[_Token], list[str]]:
         if part.tag.value == "LEGAL" or part.index in legal_parts:
             legal.append(legal_parts.get(part.index, part.comparable.upper()))
             continue
+        if effective_kind == "organisation" and part.form in _LEGAL_LATIN and len(parts) > 1:
+            legal.append(_LEGAL_LATIN[part.form])
+            continue
         latin, abjad = _latin_of(part.form, part.comparable)
         if not latin:
             continue
@@ -321,14 +353,15 @@ def _raw_tokens(name, effective_kind: str) -> tuple[list[_Token], list[str]]:
     return tokens, legal
 
 
-def _finish(tokens: list[_Token], legal: list[str], effective_kind: str) -> list[_Token]:
+def _finish(tokens: list[_Token], legal: list[str], effective_kind: str,
+            persian: bool = False) -> list[_Token]:
     out: list[_Token] = []
     for tok in tokens:
         if tok.abjad:
             if tok.form in _ARABIC_LEGAL:
                 legal.append(_ARABIC_LEGAL[tok.form])
                 continue
-            if tok.form not in _ABD_ARABIC and not tok.form.startswith("عبد"):
+            if not persian and tok.form not in _ABD_ARABIC and not tok.form.startswith("عبد"):
                 stripped = _strip_arabic_article(tok.form)
                 if stripped != tok.form:
                     tok.form = stripped
@@ -344,6 +377,8 @@ def _finish(tokens: list[_Token], legal: list[str], effective_kind: str) -> list
             tok.generic = tok.generic or (
                 effective_kind == "organisation" and tok.latin in _GENERIC_LATIN
             )
+            if tok.generic and tok.latin in _GENERIC_LATIN_SYMBOLS:
+                tok.symbols.add("o:" + _GENERIC_LATIN_SYMBOLS[tok.latin])
         if tok.latin:
             out.append(tok)
     return out
@@ -382,7 +417,7 @@ def normalise_name(text: str, kind: str | None = None) -> NameForms:
     if name is None:
         return NameForms(text, kind, script, (), (), (), (), (), (), ())
     raw, legal = _raw_tokens(name, effective_kind)
-    tokens = _finish(raw, legal, effective_kind)
+    tokens = _finish(raw, legal, effective_kind, persian=bool(_PERSIAN_LETTERS & set(text)))
     skeletons, phonetics, symbols, weights, abjad = [], [], [], [], []
     for tok in tokens:
         skel = abjad_skeleton(tok.form) if tok.abjad else skeleton(tok.latin)

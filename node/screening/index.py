@@ -1,44 +1,52 @@
 """In-memory screening index: cheap candidate stage, careful scorer on top.
 
+The index keeps a vocabulary of every distinct name part of the stored names
+(`vocabulary.Vocabulary`): per part its consonant skeleton, metaphone and
+symbols, a numpy array of the name slots that carry it, and how many stored
+names carry its concept (for rarity weights).
+
 Candidate stage, per query name:
-  1. rapidfuzz `cdist` with `fuzz.ratio` over the sorted Latin keys of every
-     stored name (ratio over pre-sorted keys is token_sort_ratio), with a
-     score cutoff; the best CANDIDATES_PER_STAGE names are kept;
-  2. the same over consonant-skeleton keys (catches Arabic script against
-     Latin spellings);
-  3. an exact-key index over per-token symbols (rigour name symbols,
-     cross-script dictionary clusters), consonant skeletons and metaphones:
-     names sharing keys with most query tokens are kept; very common keys
-     are skipped (the fuzzy stages cover them);
-  4. entries sharing a (scheme, value) identifier with the query.
-Every entry owning a candidate name is then scored by `scorer.score_entry`
-over all its names.
+  1. each query part is matched against the vocabulary: the same part,
+     a shared symbol (rigour name symbol, cross-script dictionary cluster,
+     business class), the same consonant skeleton across scripts, the same
+     metaphone, and Jaro-Winkler over the Latin parts (over skeletons across
+     scripts), the best FUZZY_LIMIT at or above the part cutoff;
+  2. a cheap score for every stored name at once (numpy): how much of the
+     query name it covers (per query part the best similarity of one of its
+     parts, weighted by the query part's rarity-scaled weight, over the
+     query's weight) and how much of it the query covers (its matched parts'
+     own weights, each at its best similarity, over its weight), combined as
+     their harmonic mean;
+  3. the CANDIDATES best distinct names by that score go on, with every
+     stored name scoring as well (a name listed for many parties counts
+     once), at most MAX_CANDIDATES;
+  4. so do entries sharing an identifier (scheme and value) with the query.
+Every entry owning a candidate name is then scored by the careful scorer
+(`scorer.score_entry`) over all its names, with rarity-scaled part weights.
 
 Concurrency: searches read an immutable snapshot; `add` / `remove` record
 pending changes under a lock, and the next search (or `refresh()`) folds them
-into a new snapshot, so concurrent searches never see a half-applied change.
+into a new snapshot (copy on write), so concurrent searches never see a
+half-applied change.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from rapidfuzz import fuzz, process
 
 from node.screening import identifiers as ids
 from node.screening.errors import InvalidQuery
 from node.screening.forms import KINDS, NameForms, normalise_name
-from node.screening.scorer import Hit, best_pair, score_entry, upper_bound
+from node.screening.scorer import Hit, best_pair, entry_score, score_entry, upper_bound
+from node.screening.vocabulary import Vocabulary
 
-CANDIDATES_PER_STAGE = 20
-KEY_CUTOFF = 55
-SKELETON_CUTOFF = 60
-MAX_POSTING = 2500
-BATCH_CHUNK = 256
+CANDIDATES = 16
+SHORTLIST = 512
+MAX_CANDIDATES = 256
 
 
 @dataclass
@@ -71,64 +79,22 @@ class _Entry:
     ident_keys: frozenset
 
 
-class _KeyArray:
-    """Distinct key strings for cdist, each with the name slots that carry it."""
-
-    __slots__ = ("strings", "slots", "positions", "free")
-
-    def __init__(self, strings=None, slots=None, positions=None, free=None) -> None:
-        self.strings: list[str] = strings if strings is not None else []
-        self.slots: list[tuple[int, ...]] = slots if slots is not None else []
-        self.positions: dict[str, int] = positions if positions is not None else {}
-        self.free: list[int] = free if free is not None else []
-
-    def copy(self) -> _KeyArray:
-        return _KeyArray(list(self.strings), list(self.slots), dict(self.positions), list(self.free))
-
-    def discard(self, key: str, slot: int) -> None:
-        pos = self.positions.get(key)
-        if pos is None:
-            return
-        remaining = tuple(s for s in self.slots[pos] if s != slot)
-        if remaining:
-            self.slots[pos] = remaining
-        else:
-            del self.positions[key]
-            self.strings[pos], self.slots[pos] = "", ()
-            self.free.append(pos)
-
-    def put(self, key: str, slot: int) -> None:
-        if not key:
-            return
-        pos = self.positions.get(key)
-        if pos is not None:
-            self.slots[pos] = self.slots[pos] + (slot,)
-            return
-        if self.free:
-            pos = self.free.pop()
-            self.strings[pos], self.slots[pos] = key, (slot,)
-        else:
-            pos = len(self.strings)
-            self.strings.append(key)
-            self.slots.append((slot,))
-        self.positions[key] = pos
-
-
 @dataclass
 class _Snapshot:
     owners: list[str | None]
     names: list[NameForms | None]
-    latin: _KeyArray
-    skeleton: _KeyArray
-    abjad_skeleton: _KeyArray
-    postings: dict[str, tuple[int, ...]]
-    idents: dict[tuple[str, str], tuple[str, ...]]
-    entries: dict[str, _Entry]
     free: list[int]
+    entries: dict[str, _Entry]
+    idents: dict[tuple[str, str], tuple[str, ...]]
+    vocabulary: Vocabulary
+    totals: np.ndarray  # per slot: the name's own total part weight (0 when free)
+    name_ids: np.ndarray  # per slot: one id per distinct name (same parts, same script)
+    distinct: dict[tuple, int]
 
     @classmethod
     def empty(cls) -> _Snapshot:
-        return cls([], [], _KeyArray(), _KeyArray(), _KeyArray(), {}, {}, {}, [])
+        return cls([], [], [], {}, {}, Vocabulary(), np.zeros(0, np.float32),
+                   np.zeros(0, np.int32), {})
 
 
 class ScreeningIndex:
@@ -178,41 +144,29 @@ class ScreeningIndex:
     @staticmethod
     def _apply(old: _Snapshot, adds, removes) -> _Snapshot:
         owners, names, free = list(old.owners), list(old.names), list(old.free)
-        latin, skel, abjad = old.latin.copy(), old.skeleton.copy(), old.abjad_skeleton.copy()
         entries = dict(old.entries)
-        postings = dict(old.postings)
         idents = dict(old.idents)
-        dropped_slots: dict[str, set[int]] = {}
+        vocabulary = old.vocabulary.copy()
         dropped_idents: dict[tuple[str, str], set[str]] = {}
+        gone: list[tuple[int, NameForms]] = []
         for entry_key in removes:
             entry = entries.pop(entry_key, None)
             if entry is None:
                 continue
             for slot, forms in zip(entry.slots, entry.forms):
-                latin.discard(forms.key, slot)
-                skel.discard(forms.skeleton_key, slot)
-                abjad.discard(forms.skeleton_key, slot)
+                gone.append((slot, forms))
                 owners[slot] = names[slot] = None
                 free.append(slot)
-                for token_keys in forms.index_keys:
-                    for key in token_keys:
-                        dropped_slots.setdefault(key, set()).add(slot)
             for ident in entry.ident_keys:
                 dropped_idents.setdefault(ident, set()).add(entry_key)
-        for key, slots in dropped_slots.items():
-            remaining = tuple(s for s in postings.get(key, ()) if s not in slots)
-            if remaining:
-                postings[key] = remaining
-            else:
-                postings.pop(key, None)
-        for ident, gone in dropped_idents.items():
-            remaining = tuple(k for k in idents.get(ident, ()) if k not in gone)
+        for ident, keys_ in dropped_idents.items():
+            remaining = tuple(k for k in idents.get(ident, ()) if k not in keys_)
             if remaining:
                 idents[ident] = remaining
             else:
                 idents.pop(ident, None)
         free.sort(reverse=True)
-        added_slots: dict[str, list[int]] = {}
+        added: list[tuple[int, NameForms]] = []
         added_idents: dict[tuple[str, str], list[str]] = {}
         for entry_key, (forms, meta) in adds.items():
             slots = []
@@ -225,22 +179,26 @@ class ScreeningIndex:
                     owners.append(entry_key)
                     names.append(name)
                 slots.append(slot)
-                latin.put(name.key, slot)
-                skel.put(name.skeleton_key, slot)
-                if any(name.abjad):
-                    abjad.put(name.skeleton_key, slot)
-                for token_keys in name.index_keys:
-                    for key in set(token_keys):
-                        added_slots.setdefault(key, []).append(slot)
+                added.append((slot, name))
             ident_keys = frozenset(ids.identifier_keys(meta.get("identifiers") or ()))
             for ident in ident_keys:
                 added_idents.setdefault(ident, []).append(entry_key)
             entries[entry_key] = _Entry(forms, meta, tuple(slots), ident_keys)
-        for key, slots in added_slots.items():
-            postings[key] = postings.get(key, ()) + tuple(slots)
         for ident, keys_ in added_idents.items():
             idents[ident] = idents.get(ident, ()) + tuple(keys_)
-        return _Snapshot(owners, names, latin, skel, abjad, postings, idents, entries, free)
+        vocabulary.update(gone, added)
+        totals = np.zeros(len(owners), np.float32)
+        totals[: len(old.totals)] = old.totals[: len(owners)]
+        name_ids = np.zeros(len(owners), np.int32)
+        name_ids[: len(old.name_ids)] = old.name_ids[: len(owners)]
+        distinct = dict(old.distinct)
+        for slot, _ in gone:
+            totals[slot] = 0.0
+        for slot, name in added:
+            totals[slot] = name.total_weight
+            name_ids[slot] = distinct.setdefault((name.tokens, name.abjad), len(distinct))
+        return _Snapshot(owners, names, free, entries, idents, vocabulary, totals, name_ids,
+                         distinct)
 
     # -- search -----------------------------------------------------------
     def search(self, query: Query, threshold: float = 0.0, limit: int = 10) -> list[Hit]:
@@ -251,100 +209,119 @@ class ScreeningIndex:
         self, queries: Sequence[Query], threshold: float = 0.0, limit: int = 10,
         workers: int = -1,
     ) -> list[list[Hit]]:
-        """Screen many parties; the fuzzy candidate stage runs as one cdist per chunk."""
+        """Screen many parties against one snapshot.
+
+        `workers` is accepted for compatibility; the candidate stage is
+        vectorised per query and needs no thread pool.
+        """
         if not 0.0 <= threshold <= 1.0:
             raise InvalidQuery("threshold must be within [0, 1]")
         if limit < 1:
             raise InvalidQuery("limit must be at least 1")
         snap = self.refresh()
         prepared = [q.prepared() for q in queries]
+        matcher = snap.vocabulary.match
         results: list[list[Hit]] = []
-        for start in range(0, len(prepared), BATCH_CHUNK):
-            chunk = prepared[start:start + BATCH_CHUNK]
-            candidates = self._fuzzy_candidates(snap, chunk, workers if len(chunk) > 1 else 1)
-            for query, slots in zip(chunk, candidates):
-                results.append(self._score(snap, query, slots, threshold, limit))
-        return results
+        for query in prepared:
+            weights: dict[int, tuple[float, ...]] = {}
 
-    def _fuzzy_candidates(self, snap: _Snapshot, chunk: Sequence[Query], workers: int):
-        """Per query, candidate name slots from the fuzzy stages and the key index.
+            def weigh(forms: NameForms, _w=weights) -> tuple[float, ...]:
+                found = _w.get(id(forms))
+                if found is None:
+                    found = _w[id(forms)] = snap.vocabulary.weights(forms)
+                return found
 
-        A Latin query name is compared by key with every stored name, and by
-        skeleton with the stored names that have Arabic-script parts; an
-        Arabic-script query name is compared by skeleton with every name.
-        """
-        found: list[set[int]] = [set() for _ in chunk]
-        plans = (
-            ("key", snap.latin, KEY_CUTOFF, False),
-            ("skeleton_key", snap.abjad_skeleton, SKELETON_CUTOFF, False),
-            ("skeleton_key", snap.skeleton, SKELETON_CUTOFF, True),
-        )
-        for attr, array, cutoff, abjad_query in plans:
-            rows = [(qi, getattr(forms, attr)) for qi, query in enumerate(chunk)
-                    for forms in query.forms
-                    if not forms.is_empty and any(forms.abjad) == abjad_query]
-            rows = [(qi, text) for qi, text in rows if text]
-            if not rows or not array.strings:
-                continue
-            matrix = process.cdist([text for _, text in rows], array.strings, scorer=fuzz.ratio,
-                                   processor=None, score_cutoff=cutoff, dtype=np.uint8,
-                                   workers=workers)
-            for (qi, _), row in zip(rows, matrix):
-                nonzero = np.flatnonzero(row)
-                if len(nonzero) > CANDIDATES_PER_STAGE:
-                    top = np.argpartition(row[nonzero], -CANDIDATES_PER_STAGE)
-                    nonzero = nonzero[top[-CANDIDATES_PER_STAGE:]]
-                for pos in nonzero.tolist():
-                    found[qi].update(array.slots[pos])
-        for qi, query in enumerate(chunk):
+            slots: set[int] = set()
             for forms in query.forms:
                 if not forms.is_empty:
-                    found[qi].update(self._key_candidates(snap, forms))
-        return found
+                    slots.update(self._candidates(snap, forms, matcher, weigh(forms)))
+            results.append(self._score(snap, query, slots, threshold, limit, weigh))
+        return results
 
     @staticmethod
-    def _key_candidates(snap: _Snapshot, forms: NameForms) -> list[int]:
-        counts: Counter[int] = Counter()
-        usable = 0
-        for token_keys in forms.index_keys:
-            slots: set[int] = set()
-            for key in token_keys:
-                posting = snap.postings.get(key)
-                if posting and len(posting) <= MAX_POSTING:
-                    slots.update(posting)
-            if slots:
-                usable += 1
-                counts.update(slots)
-        if not counts:
+    def _candidates(snap: _Snapshot, forms: NameForms, matcher, weights) -> list[int]:
+        """The stored names most like one query name, by the cheap score."""
+        n = len(snap.owners)
+        total = sum(weights)
+        if not n or total <= 0:
             return []
-        needed = 1 if len(forms.tokens) == 1 else max(1, min(usable, (len(forms.tokens) + 1) // 2))
-        best = [slot for slot, n in counts.most_common() if n >= needed]
-        return best[:CANDIDATES_PER_STAGE]
+        vocabulary = snap.vocabulary
+        postings = vocabulary.postings
+        covered = np.zeros(n, np.float32)
+        stored_best: dict[int, float] = {}
+        for i in range(len(forms.tokens)):
+            found = matcher(forms, i)
+            if not found:
+                continue
+            ranked = sorted(found.items(), key=lambda item: item[1])
+            slots = np.concatenate([postings[tid] for tid, _ in ranked])
+            if not len(slots):
+                continue
+            best = np.zeros(n, np.float32)
+            # ascending similarity: where a name carries several matches, the best is written last
+            best[slots] = np.repeat(np.fromiter((sim for _, sim in ranked), np.float32, len(ranked)),
+                                    [len(postings[tid]) for tid, _ in ranked])
+            covered += np.float32(weights[i]) * best
+            for tid, sim in ranked:
+                if stored_best.get(tid, 0.0) < sim:
+                    stored_best[tid] = sim
+        hits = np.flatnonzero(covered)
+        if not len(hits):
+            return []
+        tids = list(stored_best)
+        lengths = [len(postings[tid]) for tid in tids]
+        values = np.repeat(np.fromiter((vocabulary.part_weights[t] * stored_best[t] for t in tids),
+                                       np.float32, len(tids)), lengths)
+        stored = np.bincount(np.concatenate([postings[t] for t in tids]), weights=values,
+                             minlength=n)[hits]
+        query_share = covered[hits] / np.float32(total)
+        stored_share = np.minimum(stored / np.maximum(snap.totals[hits], 1e-6), 1.0)
+        cheap = 2 * query_share * stored_share / np.maximum(query_share + stored_share, 1e-6)
+        if len(hits) <= CANDIDATES:
+            return hits.tolist()
+        # The CANDIDATES best distinct names (names listed for many parties count
+        # once), then every slot scoring as well as the last of them.
+        shortlist = np.argpartition(cheap, -SHORTLIST)[-SHORTLIST:] if len(hits) > SHORTLIST \
+            else np.arange(len(hits))
+        shortlist = shortlist[np.argsort(-cheap[shortlist], kind="stable")]
+        _, first = np.unique(snap.name_ids[hits[shortlist]], return_index=True)
+        first.sort()
+        floor = cheap[shortlist[first[min(CANDIDATES, len(first)) - 1]]]
+        chosen = np.flatnonzero(cheap >= floor)
+        if len(chosen) > MAX_CANDIDATES:
+            chosen = chosen[np.argpartition(cheap[chosen], -MAX_CANDIDATES)[-MAX_CANDIDATES:]]
+        return hits[chosen].tolist()
 
-    def _score(self, snap: _Snapshot, query: Query, slots: set[int], threshold: float,
-               limit: int) -> list[Hit]:
+    @staticmethod
+    def _score(snap: _Snapshot, query: Query, slots: set[int], threshold: float,
+               limit: int, weigh) -> list[Hit]:
+        """Score the candidates' entries; explain only the ones returned."""
         entry_keys = {snap.owners[s] for s in slots if s < len(snap.owners)}
         query_ids = ids.identifier_keys(query.identifiers)
-        for ident in query_ids:
-            entry_keys.update(snap.idents.get(ident, ()))
-        entry_keys.discard(None)
-        hits = []
-        cache: dict = {}
-        ident_hits = set()
+        ident_hits: set[str] = set()
         for ident in query_ids:
             ident_hits.update(snap.idents.get(ident, ()))
+        entry_keys.update(ident_hits)
+        entry_keys.discard(None)
+        scored = []
+        cache: dict = {}
         for entry_key in entry_keys:
             entry = snap.entries.get(entry_key)
             if entry is None:
                 continue
-            pair = best_pair(query.forms, entry.forms, cache)
+            pair = best_pair(query.forms, entry.forms, cache, weigh)
             if entry_key not in ident_hits and (
                 pair[0] is None or upper_bound(pair[0].score) < threshold
             ):
                 continue
-            hit = score_entry(query.forms, query.kind, query.country, query_ids, entry_key,
-                              entry.forms, entry.meta, threshold, pair)
-            if hit is not None and hit.score >= threshold:
-                hits.append(hit)
-        hits.sort(key=lambda h: (-h.score, h.entry_key))
-        return hits[:limit]
+            score = entry_score(pair, query.kind, query.country, query_ids, entry.meta,
+                                entry.ident_keys)
+            if score is not None and score >= threshold:
+                scored.append((-score, entry_key, pair))
+        scored.sort(key=lambda item: (item[0], item[1]))
+        hits = []
+        for _, entry_key, pair in scored[:limit]:
+            entry = snap.entries[entry_key]
+            hits.append(score_entry(query.forms, query.kind, query.country, query_ids, entry_key,
+                                    entry.forms, entry.meta, threshold, pair, entry.ident_keys))
+        return hits

@@ -8,7 +8,9 @@ only meet on their consonants. This module provides:
 - `transcribe_arabic(token)`: a consonantal Latin rendering of an
   Arabic-script token, one Latin letter (or digraph) per Arabic letter;
 - `skeleton(latin)`: the vowel-less consonant skeleton of a Latin token,
-  with digraphs folded (kh/h, sh/s, ...) and doubled letters collapsed, so
+  with digraphs folded (kh/h, sh/s, ...), letters Latin spellings of one
+  Arabic letter use interchangeably folded (q/k/g/c, z/s, v/f, p/b), and
+  doubled letters collapsed, so
   that "mohammed", "muhammad", "mukhammad" and the transcription of "محمد"
   all give "mhmd".
 """
@@ -64,7 +66,8 @@ _DIGRAPHS = (
     ("sh", "s"), ("ch", "c"), ("zh", "j"), ("dj", "j"), ("th", "t"),
     ("dh", "d"), ("ph", "f"), ("ck", "k"), ("ts", "s"), ("tz", "s"),
 )
-_FOLD = str.maketrans({"q": "k", "c": "k", "x": "k", "v": "f", "p": "b", "z": "s"})
+# g joins k: Arabic ق and غ and Persian گ are written q, k, g or gh in Latin.
+_FOLD = str.maketrans({"q": "k", "c": "k", "x": "k", "g": "k", "v": "f", "p": "b", "z": "s"})
 _VOWELS = re.compile(r"[aeiouyw']+")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
