@@ -20,7 +20,7 @@ import uuid
 import sqlite_utils
 
 from .consultation_schemas import ProposedTransaction
-from .consultation_terms import CONSULTED_ONLY, MAX_DAYS, MAX_TEXT, MIN_DAYS, OUTCOMES, POSITIONS
+from .consultation_terms import CONSULTED_ONLY, MAX_DAYS, MAX_TEXT, MIN_DAYS, OUTCOMES, POSITIONS, TEXT_NEEDED
 from .consultations import FINISHED, ConsultationRegistry, awaiting, load
 from .database import write_transaction
 from .errors import Conflict, NotFound, ValidationFailed
@@ -115,7 +115,8 @@ class ConsultationIntake:
             if row is None:
                 raise PeerRequestRefused(REFUSED, peer, status=403)
             denial = json.loads(row[0])
-            if self.policy.decide(denial, "denial", peer).action == "withhold":
+            # Only an active denial can be undercut; a revoked or expired one is refused like an unseen one.
+            if denial.get("status") != "active" or self.policy.decide(denial, "denial", peer).action == "withhold":
                 raise PeerRequestRefused(REFUSED, peer, status=403)
             denials.append(denial)
         return denials
@@ -210,6 +211,9 @@ class ConsultationIntake:
         if peer == doc["requesting_state"] and position in CONSULTED_ONLY:
             raise ValidationFailed("the requesting state cannot take that position",
                                    fields={"message.position": "consulted state only"})
+        text = optional_text(raw.get("text"), "message.text")
+        if position in TEXT_NEEDED and not (text or "").strip():
+            raise ValidationFailed(f"a {position} message needs a text", fields={"message.text": "required"})
         return {"uid": uid_text(raw.get("uid"), "message.uid"), "from": peer, "position": position,
-                "text": optional_text(raw.get("text"), "message.text"),
+                "text": text,
                 "at": to_iso(timestamp(raw.get("at"), "message.at"))}

@@ -2,6 +2,7 @@
 
 POSITIONS = ("no_objection", "maintain_objection", "request_info", "info")
 CONSULTED_ONLY = ("no_objection", "maintain_objection")
+TEXT_NEEDED = ("info", "request_info", "maintain_objection")
 OUTCOMES = ("granted", "denied")
 STATUSES = ("open", "answered", "overdue", "withdrawn", "closed")
 DIRECTIONS = ("inbox", "outbox")

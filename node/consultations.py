@@ -33,7 +33,7 @@ from marshmallow import ValidationError
 
 from .audit import AuditLog
 from .consultation_schemas import ConsultationOpen, ConsultationOutcome, ConsultationReply, ConsultationWithdraw
-from .consultation_terms import CONSULTED_ONLY, DIRECTIONS, STATUSES
+from .consultation_terms import CONSULTED_ONLY, DIRECTIONS, STATUSES, TEXT_NEEDED
 from .database import write_transaction
 from .errors import Conflict, NotFound, ValidationFailed
 from .peers import PeerRegistry
@@ -46,7 +46,6 @@ from .timestamps import parse_iso, to_iso, utc_now
 SHARED_FIELDS = ("uid", "requesting_state", "consulted_state", "denial_uids", "transaction", "similarity",
                  "opened_at", "response_due")
 FINISHED = ("closed", "withdrawn")
-TEXT_NEEDED = ("info", "request_info", "maintain_objection")
 
 
 def decimal_strings(value):

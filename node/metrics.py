@@ -51,7 +51,7 @@ REFUSAL_KINDS = {
     "seal": ("seal_invalid",),
     "identity": ("identity_invalid", "rotation_invalid", "unknown_peer"),
     "policy": ("query_not_allowed", "inbound_policy", "relay_refused", "origin_conflict", "unsupported_type",
-               "coordinator_exchange"),
+               "coordinator_exchange", "licence_not_disclosed", "consultation_not_allowed"),
 }
 KIND_OF = {code: kind for kind, codes in REFUSAL_KINDS.items() for code in codes}
 

@@ -230,16 +230,21 @@ def test_inbox_thread_and_reply_to_a_closed_consultation_is_409(mt, client, pub)
 
 def test_the_opening_is_policy_gated_and_a_refusal_tells_nothing(mt, client, pub, tmp_path):
     own = client.post("/api/v1/denials", json=sample_denial("MT/DEN/2026/0300"), headers=pub).get_json()
+    lifted = client.post("/api/v1/denials", json=sample_denial("MT/DEN/2026/0301"), headers=pub).get_json()
+    assert client.post(f"/api/v1/denials/{lifted['uid']}/revoke", json={"reason": "lifted"},
+                       headers=pub).status_code == 200
     refusals = []
     for peer, uid in (("DE", own["uid"]), ("TN", "00000000-0000-4000-8000-000000000000"),
-                      ("TN", tunisian_denial_uid(mt))):
+                      ("TN", tunisian_denial_uid(mt)), ("TN", lifted["uid"])):
         body = opening_from_tn(uid)
         body["consultation"]["requesting_state"] = peer
         with pytest.raises(PeerRequestRefused) as caught:
             intake(mt).receive_open(peer, body, utc_now())
         refusals.append((caught.value.code, caught.value.status))
-    assert refusals == [("consultation_not_allowed", 403)] * 3
+    assert refusals == [("consultation_not_allowed", 403)] * 4
     assert mt.db().execute("SELECT count(*) FROM consultations").fetchone()[0] == 0
+    # The same opening about the active denial is accepted: the refusals above were about the denial.
+    assert intake(mt).receive_open("TN", opening_from_tn(own["uid"]), utc_now())["accepted"] is True
 
 
 def tunisian_denial_uid(runtime) -> str:
@@ -263,6 +268,10 @@ def test_messages_from_the_peer_are_checked_and_idempotent(mt, client, pub, tn_d
                                                            "from": "DE"}}, utc_now())
     with pytest.raises(NotFound):
         intake(mt).receive_message("DE", uid, {"message": {**message, "from": "DE"}}, utc_now())
+    with pytest.raises(ValidationFailed) as caught:
+        intake(mt).receive_message("TN", uid, {"message": {**message, "uid": "2e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b",
+                                                           "text": None}}, utc_now())
+    assert caught.value.fields == {"message.text": "required"}
     with pytest.raises(ValidationFailed):
         intake(mt).receive_outcome("TN", uid, {"outcome": {"uid": message["uid"], "outcome": "granted",
                                                            "at": to_iso(utc_now())}}, utc_now())

@@ -259,6 +259,8 @@ def test_metrics_label_routes_by_rule_and_count_refusals(nodes):
 def test_refusal_codes_outside_the_known_set_do_not_become_labels():
     assert refusal_kind("replay") == ("replay", "replay")
     assert refusal_kind("inbound_policy") == ("policy", "inbound_policy")
+    for code in ("licence_not_disclosed", "consultation_not_allowed", "query_not_allowed"):
+        assert refusal_kind(code) == ("policy", code)
     assert refusal_kind("Zorvathian Quantum Holdings") == ("other", "other")
 
 
