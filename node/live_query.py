@@ -90,20 +90,31 @@ def answer_query(runtime, peer_id: str, body: dict, now: dt.datetime) -> dict:
     return {"answers": answers, "node": runtime.node_id}
 
 
+# How long after the deadline the asker still waits for a peer whose answer arrived in time to be opened.
+GRACE_SECONDS = 0.1
+
+
 class LiveQuery:
+    """Asks every peer at once. The per-peer timeout (``peer_timeout_seconds``) is a deadline counted
+    from the start of :meth:`ask`: sealing, signing and connecting are part of each peer's time, so
+    the answer is back within the timeout (plus ``GRACE_SECONDS`` at most) however many peers there are."""
+
     def __init__(self, exchange, max_workers: int = 32):
         self.exchange = exchange
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="cordon-query")
 
     def ask(self, parties: list[PartyQuery], *, threshold: float | None = None, timeout: float | None = None) -> dict:
+        started = time.monotonic()
         runtime = self.exchange.runtime
         timeout = timeout or runtime.settings.peer_timeout_seconds
+        deadline = started + timeout
         body = {"parties": [{"names": p.names, "country": p.country, "identifiers": p.identifiers} for p in parties],
                 "threshold": None if threshold is None else f"{threshold:.4f}"}
         peers = self.exchange.peers()
-        started = time.monotonic()
-        futures = {self.pool.submit(self._ask_one, peer, body, timeout): peer.node_id for peer in peers}
-        done, not_done = concurrent.futures.wait(futures, timeout=timeout + 0.2)
+        sender = self.exchange.sender()
+        futures = {self.pool.submit(self._ask_one, peer, body, deadline, sender): peer.node_id for peer in peers}
+        done, not_done = concurrent.futures.wait(
+            futures, timeout=max(0.0, deadline + GRACE_SECONDS - time.monotonic()))
         answered, refused, unreachable = {}, [], []
         for future in done:
             peer_id = futures[future]
@@ -128,15 +139,21 @@ class LiveQuery:
                 "hits": {p: sum(len(a["hits"]) for a in v) for p, v in answered.items()}})
         return result
 
-    def _ask_one(self, peer, body: dict, timeout: float):
+    def _ask_one(self, peer, body: dict, deadline: float, sender):
         exchange = self.exchange
         try:
-            envelope = seal_json(exchange.sender(), peer.recipient(), body)
-            response = exchange.client(peer, timeout=timeout).post("/federation/v1/query", envelope, timeout=timeout)
+            if deadline - time.monotonic() <= 0:
+                return "timed_out", None  # waited in the pool past the deadline: not asked at all
+            envelope = seal_json(sender, peer.recipient(), body)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return "timed_out", None
+            response = exchange.client(peer, timeout=remaining).post("/federation/v1/query", envelope,
+                                                                     timeout=remaining)
             keyring = exchange.runtime.keyring
             opened = open_json(response.json(), me=exchange.node_id, my_keys=keyring.encryption_keys(),
-                               sender_public_lookup=lambda sender, kid: peer.encryption_public(kid)
-                               if sender == peer.node_id else None)
+                               sender_public_lookup=lambda who, kid: peer.encryption_public(kid)
+                               if who == peer.node_id else None)
             return "answered", opened.get("answers", [])
         except PeerRefused:
             return "refused", None

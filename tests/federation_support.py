@@ -16,6 +16,9 @@ Public API::
     update_settings(data_dir, **changes)            # rewrite cordon.toml before a node starts
     identity_file(node) -> (path, fingerprint)      # `cordon identity --output`
     peer(adder, other, document=None)               # `cordon peers add` with the confirmed fingerprint
+    add_peer(data_dir, document)                    # the same in this process (PeerRegistry.add), for many peers
+    Federation.peer_star(hub)                       # hub <-> every other node, in-process, fingerprints confirmed
+    HungPeer(port)                                  # a socket that accepts connections and never answers
     wait_for(check, timeout, what) -> value         # poll until check() is truthy, never sleep for a schedule
     NodeDB(node)                                    # read-only sqlite3 look at a node's database
     RoguePeer(me, target)                           # speaks as `me` (its real keys) to `target`, byte by byte
@@ -30,6 +33,7 @@ import datetime as dt
 import http.client
 import json
 import re
+import socket
 import sqlite3
 import threading
 import time
@@ -51,6 +55,7 @@ from node.config import Settings, read_settings, write_settings
 from node.database import DB_NAME, connect
 from node.datadir import initialise
 from node.keyring import IDENTITY_NAME, Keyring
+from node.peers import PeerRegistry
 
 NAMES = {"MT": "Malta", "DE": "Germany", "TN": "Tunisia", "NL": "Netherlands", "FR": "France"}
 
@@ -130,6 +135,62 @@ def peer(adder: NodeProcess, other: NodeProcess, document: tuple[Path, str] | No
     out = adder.cli("peers", "add", str(path), "--fingerprint", fp).stdout
     assert f"added peer {other.node_id}" in out, out
     return fp
+
+
+def add_peer(data_dir: Path, document: tuple[Path, str], actor: str = "admin") -> str:
+    """What ``cordon peers add FILE --fingerprint FP`` does (``PeerRegistry.add``), in this process.
+
+    The node must not be running. For set-ups with many peers, where a CLI process per pair is slow.
+    """
+    path, fp = document
+    signed = json.loads(Path(path).read_text(encoding="utf-8"))
+    db = connect(Path(data_dir) / DB_NAME)
+    try:
+        return PeerRegistry(db, read_settings(data_dir).node_id).add(signed, fp, actor=actor).fingerprint
+    finally:
+        db.conn.close()
+
+
+class HungPeer:
+    """Accepts connections on a loopback port, reads what is sent and never answers."""
+
+    def __init__(self, port: int):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(64)
+        self.held = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, name=f"hung-{port}", daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.held.append(conn)
+            threading.Thread(target=self._drain, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _drain(conn):
+        try:
+            while conn.recv(65536):
+                pass
+        except OSError:
+            pass
+
+    @property
+    def connections(self) -> int:
+        with self._lock:
+            return len(self.held)
+
+    def close(self):
+        self.sock.close()
+        with self._lock:
+            for conn in self.held:
+                conn.close()
 
 
 class NodeDB:
@@ -316,11 +377,19 @@ class Federation:
         parallel(*[lambda a=a: add_all(a) for a in self.ids])
         return self
 
+    def peer_star(self, hub: str, spokes=None) -> "Federation":
+        """``hub`` and each other node (or each of ``spokes``) add each other; spokes do not peer among
+        themselves. In-process (``add_peer``), each fingerprint confirmed as with ``cordon peers add``."""
+        for spoke in spokes or [node_id for node_id in self.ids if node_id != hub]:
+            add_peer(self.nodes[hub].data_dir, (self.documents[spoke], self.fingerprints[spoke]))
+            add_peer(self.nodes[spoke].data_dir, (self.documents[hub], self.fingerprints[hub]))
+        return self
+
     def __getitem__(self, node_id: str) -> NodeProcess:
         return self.nodes[node_id]
 
-    def start(self, *ids) -> "Federation":
-        parallel(*[lambda n=n: self.nodes[n].start(timeout=90) for n in (ids or self.ids)])
+    def start(self, *ids, timeout: float = 90) -> "Federation":
+        parallel(*[lambda n=n: self.nodes[n].start(timeout=timeout) for n in (ids or self.ids)])
         return self
 
     def stop(self, *ids) -> None:

@@ -3,12 +3,17 @@ a peer outside the policy refused without any signal, a hung peer reported as ti
 
 from __future__ import annotations
 
-import socket
-import threading
+import time
 
 import pytest
-from federation_support import Federation, NodeDB, peer, wait_for
+from federation_support import Federation, HungPeer, NodeDB, add_peer, init_data_dir, peer, wait_for
 from nodeproc import NodeProcess, free_port
+
+from node import live_query
+from node.exchange import Exchange
+from node.keyring import IDENTITY_NAME
+from node.runtime import NodeRuntime
+from node.screening_service import PartyQuery
 
 
 PARTY = {"role": "end_user", "names": [{"text": "Huaxin Electronics (HK) Limited", "original": True}],
@@ -37,31 +42,6 @@ inbound:
     record_types: denial
     max_bytes: 262144
 """
-
-
-class HungPeer:
-    """Accepts connections and never answers."""
-
-    def __init__(self, port: int):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port))
-        self.sock.listen(16)
-        self.held = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.held.append(conn)
-
-    def close(self):
-        self.sock.close()
-        for conn in self.held:
-            conn.close()
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +111,36 @@ def test_live_query_answer_only_refusal_and_timeout(federation):
                     (doc["uid"],)) == 1
     tn = NodeDB(fed["TN"])
     assert tn.value("SELECT count(*) FROM audit_log WHERE action = 'query.ask'") >= 1
+
+
+def test_time_before_sending_counts_against_the_peer_timeout(tmp_path, monkeypatch):
+    """The per-peer timeout is a deadline from the start of the ask: a request that could only be
+    sent after it (here: sealing slower than the timeout) is not sent, and the answer is not delayed."""
+    init_data_dir(tmp_path / "mt", "MT")
+    hung = {}
+    for node_id in ("NL", "FR"):
+        port = free_port()
+        keys = init_data_dir(tmp_path / node_id.lower(), node_id, port=port)
+        add_peer(tmp_path / "mt", (tmp_path / node_id.lower() / IDENTITY_NAME, keys.fingerprint()))
+        hung[node_id] = HungPeer(port)
+    real_seal = live_query.seal_json
+
+    def slow_seal(*args, **kwargs):
+        time.sleep(0.4)
+        return real_seal(*args, **kwargs)
+
+    monkeypatch.setattr(live_query, "seal_json", slow_seal)
+    runtime = NodeRuntime(tmp_path / "mt")
+    asker = live_query.LiveQuery(Exchange(runtime))
+    try:
+        answer = asker.ask([PartyQuery(["Orion Dual Systems FZE"], "AE")], timeout=0.3)
+        time.sleep(0.3)
+        assert answer["timed_out"] == ["FR", "NL"] and answer["answered"] == {}
+        assert answer["elapsed_ms"] < (0.3 + live_query.GRACE_SECONDS) * 1000 + 150
+        assert [server.connections for server in hung.values()] == [0, 0]
+        assert NodeDB(tmp_path / "mt").value("SELECT count(*) FROM audit_log WHERE action = 'query.ask'") == 1
+    finally:
+        asker.stop()
+        runtime.close()
+        for server in hung.values():
+            server.close()
