@@ -6,8 +6,9 @@ bulk import or a large pull is being indexed. ``cordon serve`` therefore
 starts one worker process (``python -m node.indexer DATA_DIR``) that
 normalises pending names in small transactions and exits with its parent.
 Each stored name is normalised once; queries never normalise stored names.
-When idle, the worker also recomputes forms stored by an older version of the
-normalisation (``party_names.refresh_stale``), a batch at a time.
+It runs at a lower CPU priority (nice 10). When idle, it also recomputes forms
+stored by an older version of the normalisation (``party_names.refresh_stale``),
+a batch at a time.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ def work(data_dir: Path, interval: float) -> None:
     from .runtime import NodeRuntime
 
     os.umask(0o077)
+    try:
+        os.nice(10)  # background work: requests, sync and imports of the serving process come first
+    except OSError:
+        pass
     parent = os.getppid()
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
