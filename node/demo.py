@@ -10,8 +10,6 @@ stops all three nodes cleanly on Ctrl-C.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import os
 import shutil
 import signal
@@ -165,21 +163,38 @@ def main() -> None:
     info = prepare(base, ports)
     procs = start(info)
 
-    def stop_all(*_):
+    def stop_children() -> None:
         for proc in procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for node_id, proc in procs.items():
+        for proc in procs.values():
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        print("\nAll three nodes stopped. Their data stays in .demo/ until the next `make demo`.")
+
+    def stop_all(*_):
         sys.exit(0)
 
     signal.signal(signal.SIGINT, stop_all)
     signal.signal(signal.SIGTERM, stop_all)
+    failed = False
+    try:
+        failed = show(info, procs)
+    finally:
+        stopped = any(proc.poll() is None for proc in procs.values())
+        stop_children()
+        if stopped:
+            try:
+                print("\nAll three nodes stopped. Their data stays in .demo/ until the next `make demo`.", flush=True)
+            except OSError:
+                pass
+    if failed:
+        sys.exit(1)
 
+
+def show(info: dict, procs: dict) -> bool:
+    """Print how to use the running federation, then watch the nodes; True when a node exited by itself."""
     tokens = {node_id: token(node) for node_id, node in info.items()}
     print()
     for node_id, node in info.items():
@@ -205,17 +220,17 @@ def main() -> None:
     print("Try it:")
     print(f"   curl -H 'Authorization: Bearer {tokens['DE']}' '{info['DE']['url']}/api/v1/denials?origin=MT&limit=2'")
     print(f"   curl {mt['url']}/api/v1/openapi.json")
-    print(f"   .venv/bin/cordon peers list --data-dir .demo/mt")
+    print("   .venv/bin/cordon peers list --data-dir .demo/mt")
     first_ref = demo_ref(info["MT"])
     print(f"   .venv/bin/cordon policy explain --record {first_ref} --peer TN --data-dir .demo/mt")
-    print(f"   .venv/bin/cordon screen 'Mohammed Ali Hassan Al Rashid' --live --data-dir .demo/de")
+    print("   .venv/bin/cordon screen 'Mohammed Ali Hassan Al Rashid' --live --data-dir .demo/de")
     print()
     print("Press Ctrl-C to stop all three nodes.", flush=True)
     while True:
         for node_id, proc in procs.items():
             if proc.poll() is not None:
                 print(f"node {node_id} exited with {proc.returncode}; see .demo/{node_id.lower()}/node.log")
-                stop_all()
+                return True
         time.sleep(1)
 
 
