@@ -91,7 +91,7 @@ def answer_query(runtime, peer_id: str, body: dict, now: dt.datetime) -> dict:
 
 
 # How long after the deadline the asker still waits for a peer whose answer arrived in time to be opened.
-GRACE_SECONDS = 0.1
+GRACE_SECONDS = 0.2
 
 
 class LiveQuery:
