@@ -117,7 +117,9 @@ class CheckStore:
         return found
 
     def insert(self, **values) -> int:
-        values["answer"] = to_json(values["answer"])
+        """Store one row; ``answer`` is the answer document or its JSON text (stored as given)."""
+        if not isinstance(values["answer"], str):
+            values["answer"] = to_json(values["answer"])
         values["problem_fields"] = to_json(values.get("problem_fields") or [])
         return self.db.execute(INSERT, [values.get(column) for column in COLUMNS]).lastrowid
 
