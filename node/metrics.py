@@ -79,6 +79,8 @@ class NodeMetrics:
         self.records = Counter("cordon_exchange_records", "Records sent by push or stored from pulls, by peer",
                                ["peer", "direction"], registry=self.registry)
         self.registry.register(StateCollector(runtime, self.started_at))
+        # Request counters by (method, route, status): a handful of keys, looked up once each.
+        self._request_counters: dict[tuple[str, str, str], Counter] = {}
 
     # -- events ---------------------------------------------------------------
     def refusal(self, code: str) -> None:
@@ -116,7 +118,11 @@ class NodeMetrics:
     def _finished(self, response):
         started = g.get("cordon_metrics_started")
         route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        self.requests.labels(method=request.method, route=route, status=str(response.status_code)).inc()
+        key = (request.method, route, str(response.status_code))
+        counter = self._request_counters.get(key)
+        if counter is None:
+            counter = self._request_counters[key] = self.requests.labels(method=key[0], route=key[1], status=key[2])
+        counter.inc()
         if started is not None and request.endpoint == SCREEN_ENDPOINT:
             self.screening.observe(time.perf_counter() - started)
         return response

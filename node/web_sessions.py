@@ -134,6 +134,8 @@ class ServerSessionInterface(SessionInterface):
         return Signer(app.secret_key, salt="cordon-web-session", digest_method=hashlib.sha256)
 
     def open_session(self, app, request) -> ServerSession:
+        if "HTTP_COOKIE" not in request.environ:  # API clients send none: nothing to parse or load
+            return ServerSession()
         cookie = request.cookies.get(self.cookie_name)
         if cookie:
             try:
