@@ -35,6 +35,17 @@ def entry_hash(prev_hash: str, at: str, actor: str, action: str, target: str, de
 
 
 @dataclasses.dataclass
+class Entry:
+    """One audit entry to append: who did what to which record (by uid or reference, never content)."""
+
+    actor: str
+    action: str
+    target: str = ""
+    detail: dict | None = None
+    at: object = None
+
+
+@dataclasses.dataclass
 class AuditReport:
     entries: int
     problems: list[str]
@@ -50,15 +61,27 @@ class AuditLog:
 
     def append(self, *, actor: str, action: str, target: str = "", detail: dict | None = None, at=None) -> int:
         """Append one entry. Call inside the write transaction of the change it records."""
-        row = self.db.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-        seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
-        stamp = iso(at or utc_now())
-        detail_text = json.dumps(detail or {}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        digest = entry_hash(prev, stamp, actor, action, target, detail_text)
-        self.db.execute(
+        return self.append_many([Entry(actor, action, target, detail, at)])
+
+    def append_many(self, entries: list[Entry]) -> int:
+        """Append entries in order, chained to the head read once; returns the last seq.
+
+        Call inside the write transaction of the changes they record."""
+        conn = self.db.conn
+        row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = row if row else (0, GENESIS)
+        rows = []
+        for entry in entries:
+            seq += 1
+            stamp = iso(entry.at or utc_now())
+            detail_text = json.dumps(entry.detail or {}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+            digest = entry_hash(prev, stamp, entry.actor, entry.action, entry.target, detail_text)
+            rows.append((seq, stamp, entry.actor, entry.action, entry.target, detail_text, prev, digest))
+            prev = digest
+        conn.executemany(
             "INSERT INTO audit_log (seq, at, actor, action, target, detail, prev_hash, hash) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [seq, stamp, actor, action, target, detail_text, prev, digest],
+            rows,
         )
         return seq
 

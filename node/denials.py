@@ -11,22 +11,33 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import uuid
 
 import sqlite_utils
 from marshmallow import ValidationError
 
 from . import party_names
-from .audit import AuditLog
+from .audit import AuditLog, Entry
 from .database import write_transaction
-from .errors import Conflict, ReadOnlyRecord, ValidationFailed
-from .record_table import RecordTable, content_hash, dumps, iso
+from .errors import Conflict, NodeError, ReadOnlyRecord, ValidationFailed
+from .record_table import RecordTable, content_hash, dumps, iso, new_uid
 from .schemas import DENIAL_STATUSES, REGIMES, DenialInput, flatten_errors, load_document
 from .timestamps import add_years, parse_iso, to_iso, utc_now
 
 INPUT = DenialInput()
 INPUT_FIELDS = tuple(INPUT.fields)
 EXPORTED_FIELDS = frozenset(("uid", "origin", "version", "status", "revoked_reason", "created_at", "updated_at"))
+
+
+UPSERT = (
+    "INSERT INTO denials (uid, origin, ref, version, status, sensitivity, destination_country, regimes, "
+    "denied_on, review_due, created_at, updated_at, party_text, content_hash, doc) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (uid) DO UPDATE SET origin = excluded.origin, ref = excluded.ref, "
+    "version = excluded.version, status = excluded.status, sensitivity = excluded.sensitivity, "
+    "destination_country = excluded.destination_country, regimes = excluded.regimes, "
+    "denied_on = excluded.denied_on, review_due = excluded.review_due, updated_at = excluded.updated_at, "
+    "party_text = excluded.party_text, content_hash = excluded.content_hash, doc = excluded.doc"
+)
 
 
 def party_text(doc: dict) -> str:
@@ -66,7 +77,7 @@ class DenialRegistry:
                     fields={"ref": "already used by another denial of this node"},
                 )
             doc = self._new_doc(content, now)
-            self._store(doc, now, created=True)
+            self._store(doc, now)
             self.audit.append(actor=actor, action="denial.create", target=doc["uid"],
                               detail={"ref": doc["ref"], "version": 1}, at=now)
         return doc
@@ -118,18 +129,19 @@ class DenialRegistry:
         """Mark this node's active denials whose review date has passed as expired."""
         now = now or utc_now()
         today = now.date().isoformat()
-        expired = []
         with write_transaction(self.db):
             rows = self.db.execute(
                 "SELECT doc FROM denials WHERE status = 'active' AND origin = ? AND review_due < ?",
                 [self.node_id, today],
             ).fetchall()
+            docs = []
             for (text,) in rows:
                 current = json.loads(text)
-                doc = {**current, "version": current["version"] + 1, "status": "expired", "updated_at": to_iso(now)}
-                self._store(doc, now)
-                expired.append(doc["uid"])
-            if expired:
+                docs.append({**current, "version": current["version"] + 1, "status": "expired",
+                             "updated_at": to_iso(now)})
+            expired = [doc["uid"] for doc in docs]
+            if docs:
+                self._store_many(docs, now)
                 self.audit.append(actor=actor, action="denial.expire", target="",
                                   detail={"count": len(expired), "uids": expired[:100]}, at=now)
         return expired
@@ -137,23 +149,63 @@ class DenialRegistry:
     def import_one(self, data: dict, *, actor: str, now: dt.datetime | None = None) -> tuple[str, dict]:
         """Create or update by national reference. Returns ("created" | "amended" | "unchanged", doc).
 
-        A row exported by ``cordon denials export`` imports too: the fields the node assigns
-        (uid, version, created_at, updated_at) are ignored; ``origin``, if given, must be this
-        node; a row whose ``status`` is not active only matches a record already in that state.
-        Call inside a write transaction (the importer batches rows)."""
+        Call inside a write transaction. Raises the row's :class:`NodeError` when it is rejected."""
+        result = self.import_many([data], actor=actor, now=now)[0]
+        if isinstance(result, NodeError):
+            raise result
+        return result
+
+    def import_many(self, rows: list, *, actor: str, now: dt.datetime | None = None) -> list:
+        """Import several rows at once: for each, ``(outcome, doc)`` or the :class:`NodeError` rejecting it.
+
+        The national reference is the key: a new one creates the record, the same content changes
+        nothing ("unchanged"), other content makes a new version, as an amendment would. A row
+        exported by ``cordon denials export`` imports too: the fields the node assigns (uid,
+        version, created_at, updated_at) are ignored; ``origin``, if given, must be this node; a
+        row whose ``status`` is not active only matches a record already in that state. A
+        reference repeated within ``rows`` sees the earlier row's result. Every record written gets
+        its kept version, change-log entry and audit entry, written together (one statement per
+        table); a rejected row writes nothing. Call inside a write transaction."""
         now = now or utc_now()
-        data, status = self._exported_fields(data)
-        content = self.validate(data)
-        current = self.table.find_by_key(self.node_id, content["ref"])
+        checked = []
+        for data in rows:
+            try:
+                data, status = self._exported_fields(data)
+                checked.append((self.validate(data), status))
+            except NodeError as exc:
+                checked.append(exc)
+        current = self.table.find_many_by_key(
+            self.node_id, [row[0]["ref"] for row in checked if not isinstance(row, NodeError)])
+        results, written, entries = [], [], []
+        for row in checked:
+            if isinstance(row, NodeError):
+                results.append(row)
+                continue
+            content, status = row
+            try:
+                outcome, doc = self._import_outcome(content, status, current.get(content["ref"]), now)
+            except NodeError as exc:
+                results.append(exc)
+                continue
+            results.append((outcome, doc))
+            if outcome == "unchanged":
+                continue
+            current[doc["ref"]] = doc
+            written.append(doc)
+            entries.append(Entry(actor, "denial.create" if outcome == "created" else "denial.amend", doc["uid"],
+                                 {"ref": doc["ref"], "version": doc["version"], "via": "import"}, now))
+        if written:
+            self._store_many(written, now)
+            self.audit.append_many(entries)
+        return results
+
+    def _import_outcome(self, content: dict, status: str, current: dict | None, now: dt.datetime) -> tuple[str, dict]:
+        """What importing ``content`` (with ``status`` from the file) over ``current`` gives."""
         if status != "active" and (current is None or current["status"] != status):
             raise Conflict(f"denial {content['ref']} is {status} in the file; import only creates and amends "
                            "active denials (revoke through the API)", fields={"status": f"{status} in the file"})
         if current is None:
-            doc = self._new_doc(content, now)
-            self._store(doc, now, created=True)
-            self.audit.append(actor=actor, action="denial.create", target=doc["uid"],
-                              detail={"ref": doc["ref"], "version": 1, "via": "import"}, at=now)
-            return "created", doc
+            return "created", self._new_doc(content, now)
         if "notified_at" not in content and current.get("notified_at"):
             content["notified_at"] = current["notified_at"]  # filled in when first stored
         if content_hash(content) == content_hash({k: v for k, v in current.items() if k in INPUT_FIELDS}):
@@ -161,12 +213,8 @@ class DenialRegistry:
         if current["status"] != "active":
             raise Conflict(f"denial {content['ref']} is {current['status']}; it cannot be changed by import",
                            fields={"ref": f"record is {current['status']}"})
-        doc = {**content, **{k: current[k] for k in ("uid", "origin", "created_at")},
-               "version": current["version"] + 1, "status": "active", "updated_at": to_iso(now)}
-        self._store(doc, now)
-        self.audit.append(actor=actor, action="denial.amend", target=doc["uid"],
-                          detail={"ref": doc["ref"], "version": doc["version"], "via": "import"}, at=now)
-        return "amended", doc
+        return "amended", {**content, **{k: current[k] for k in ("uid", "origin", "created_at")},
+                           "version": current["version"] + 1, "status": "active", "updated_at": to_iso(now)}
 
     def _exported_fields(self, data) -> tuple[dict, str]:
         """Split off what a node assigns to a record; returns (input fields, status in the row)."""
@@ -238,7 +286,7 @@ class DenialRegistry:
     # -- internals --------------------------------------------------------
     def _new_doc(self, content: dict, now: dt.datetime) -> dict:
         stamp = iso(now)
-        doc = {"uid": str(uuid.uuid4()), "origin": self.node_id, "version": 1, "status": "active",
+        doc = {"uid": new_uid(), "origin": self.node_id, "version": 1, "status": "active",
                **content, "created_at": stamp, "updated_at": stamp}
         doc.setdefault("notified_at", stamp)
         return doc
@@ -252,24 +300,19 @@ class DenialRegistry:
             )
         return current
 
-    def _store(self, doc: dict, now: dt.datetime, created: bool = False) -> None:
-        text = dumps(doc)
-        values = [doc["origin"], doc["ref"], doc["version"], doc["status"], doc.get("sensitivity", "restricted"),
-                  doc.get("destination_country"), json.dumps(doc.get("regimes", [])), doc.get("denied_on"),
-                  doc.get("review_due"), doc["created_at"], doc["updated_at"], party_text(doc),
-                  content_hash(doc), text]
-        self.db.execute(
-            "INSERT INTO denials (uid, origin, ref, version, status, sensitivity, destination_country, regimes, "
-            "denied_on, review_due, created_at, updated_at, party_text, content_hash, doc) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (uid) DO UPDATE SET origin = excluded.origin, ref = excluded.ref, "
-            "version = excluded.version, status = excluded.status, sensitivity = excluded.sensitivity, "
-            "destination_country = excluded.destination_country, regimes = excluded.regimes, "
-            "denied_on = excluded.denied_on, review_due = excluded.review_due, updated_at = excluded.updated_at, "
-            "party_text = excluded.party_text, content_hash = excluded.content_hash, doc = excluded.doc",
-            [doc["uid"], *values],
-        )
-        self.table.keep_version(doc, now, text)
-        party_names.write(self.db, doc)
-        if doc["origin"] == self.node_id:
-            self.table.log_change(doc, now)
+    def _store(self, doc: dict, now: dt.datetime) -> None:
+        self._store_many([doc], now)
+
+    def _store_many(self, docs: list[dict], now: dt.datetime) -> None:
+        """Write docs as current rows, keep each version, rewrite party names, log own changes.
+
+        One statement per table; a uid given twice ends at its last doc."""
+        texts = [dumps(doc) for doc in docs]
+        self.db.conn.executemany(UPSERT, [
+            (doc["uid"], doc["origin"], doc["ref"], doc["version"], doc["status"], doc.get("sensitivity", "restricted"),
+             doc.get("destination_country"), json.dumps(doc.get("regimes", [])), doc.get("denied_on"),
+             doc.get("review_due"), doc["created_at"], doc["updated_at"], party_text(doc), content_hash(doc), text)
+            for doc, text in zip(docs, texts)])
+        self.table.keep_versions(list(zip(docs, texts)), now)
+        party_names.write_many(self.db.conn, list({doc["uid"]: doc for doc in docs}.values()))
+        self.table.log_changes([doc for doc in docs if doc["origin"] == self.node_id], now)

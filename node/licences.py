@@ -9,7 +9,6 @@ what has already been written off.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from decimal import Decimal
 
 import sqlite_utils
@@ -17,8 +16,8 @@ from marshmallow import ValidationError
 
 from .audit import AuditLog
 from .database import write_transaction
-from .errors import Conflict, NotFound, ReadOnlyRecord, ValidationFailed
-from .record_table import RecordTable, content_hash, dumps
+from .errors import Conflict, NodeError, NotFound, ReadOnlyRecord, ValidationFailed
+from .record_table import RecordTable, content_hash, dumps, new_uid
 from .schemas import LICENCE_STATUSES, LicenceInput, flatten_errors, load_document
 from .timestamps import to_iso, utc_now
 
@@ -55,15 +54,47 @@ class LicenceRegistry:
         return self.with_balances(doc)
 
     def import_one(self, data: dict, *, actor: str, now: dt.datetime | None = None) -> tuple[str, dict]:
-        """Create or update by licence number; call inside a write transaction."""
+        """Create or update by licence number; call inside a write transaction.
+
+        Raises the row's :class:`NodeError` when it is rejected."""
+        result = self.import_many([data], actor=actor, now=now)[0]
+        if isinstance(result, NodeError):
+            raise result
+        return result
+
+    def import_many(self, rows: list, *, actor: str, now: dt.datetime | None = None) -> list:
+        """For each row, ``(outcome, doc)`` or the :class:`NodeError` rejecting it (nothing written).
+
+        The licence number is the key; the same content changes nothing. A number repeated within
+        ``rows`` sees the earlier row's result. Call inside a write transaction."""
         now = now or utc_now()
-        content = self.validate(data)
-        current = self.table.find_by_key(self.node_id, content["number"])
-        if current is None:
-            return "created", self._insert(content, now, actor, via="import")
-        if content_hash(content) == content_hash({k: v for k, v in current.items() if k in INPUT_FIELDS}):
-            return "unchanged", current
-        return "amended", self._amend(current, content, now, actor, via="import")
+        checked = []
+        for data in rows:
+            try:
+                checked.append(self.validate(data))
+            except NodeError as exc:
+                checked.append(exc)
+        current = self.table.find_many_by_key(
+            self.node_id, [content["number"] for content in checked if not isinstance(content, NodeError)])
+        results = []
+        for content in checked:
+            if isinstance(content, NodeError):
+                results.append(content)
+                continue
+            existing = current.get(content["number"])
+            try:
+                if existing is None:
+                    outcome, doc = "created", self._insert(content, now, actor, via="import")
+                elif content_hash(content) == content_hash({k: v for k, v in existing.items() if k in INPUT_FIELDS}):
+                    outcome, doc = "unchanged", existing
+                else:
+                    outcome, doc = "amended", self._amend(existing, content, now, actor, via="import")
+            except NodeError as exc:
+                results.append(exc)
+                continue
+            current[doc["number"]] = doc
+            results.append((outcome, doc))
+        return results
 
     def amend(self, number: str, changes: dict, *, actor: str, now: dt.datetime | None = None) -> dict:
         if not isinstance(changes, dict) or not changes:
@@ -167,7 +198,7 @@ class LicenceRegistry:
 
     def _insert(self, content: dict, now: dt.datetime, actor: str, via: str | None = None) -> dict:
         stamp = to_iso(now)
-        doc = {"uid": str(uuid.uuid4()), "origin": self.node_id, "version": 1, "status": "valid",
+        doc = {"uid": new_uid(), "origin": self.node_id, "version": 1, "status": "valid",
                **content, "created_at": stamp, "updated_at": stamp}
         self._write(doc, now)
         for line in doc["lines"]:

@@ -13,6 +13,9 @@ import base64
 import functools
 import hashlib
 import json
+import os
+import time
+import uuid
 
 import sqlite_utils
 
@@ -33,6 +36,17 @@ def content_hash(doc: dict, skip=SERVER_FIELDS) -> str:
 def iso(moment) -> str:
     """``to_iso`` remembered for the last few moments: one write renders the same ``now`` several times."""
     return to_iso(moment)
+
+
+def new_uid() -> str:
+    """A new record uid: a time-ordered UUID (RFC 9562 version 7: 48-bit milliseconds, 74 random bits).
+
+    New uids sort after older ones, so the uid-keyed tables (the current rows' key, the kept
+    versions, the party names) grow at their end instead of at random places."""
+    millis = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (millis << 80) | (0x7 << 76) | ((rand >> 62) & 0xFFF) << 64 | (0b10 << 62) | (rand & ((1 << 62) - 1))
+    return str(uuid.UUID(int=value))
 
 
 def dumps(doc: dict) -> str:
@@ -71,10 +85,20 @@ class RecordTable:
         return json.loads(row[0]) if row else None
 
     def find_by_key(self, origin: str, key: str) -> dict | None:
-        row = self.db.execute(
-            f"SELECT doc FROM {self.table} WHERE origin = ? AND {self.key_column} = ?", [origin, key]
-        ).fetchone()
-        return json.loads(row[0]) if row else None
+        return self.find_many_by_key(origin, [key]).get(key)
+
+    def find_many_by_key(self, origin: str, keys: list[str]) -> dict[str, dict]:
+        """``{key: current doc}`` for those of ``keys`` that exist for ``origin``."""
+        found: dict[str, dict] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 500):
+            part = unique[start:start + 500]
+            rows = self.db.conn.execute(
+                f"SELECT {self.key_column}, doc FROM {self.table} WHERE origin = ? "
+                f"AND {self.key_column} IN ({', '.join('?' * len(part))})", [origin, *part]
+            ).fetchall()
+            found.update((key, json.loads(text)) for key, text in rows)
+        return found
 
     def require(self, uid: str) -> dict:
         doc = self.find(uid)
@@ -84,17 +108,26 @@ class RecordTable:
 
     def keep_version(self, doc: dict, at, text: str | None = None) -> None:
         """Keep this version of ``doc``; ``text`` is ``dumps(doc)`` when the caller already has it."""
-        self.db.execute(
+        self.keep_versions([(doc, text if text is not None else dumps(doc))], at)
+
+    def keep_versions(self, docs: list[tuple[dict, str]], at) -> None:
+        """Keep several versions at once: ``(doc, dumps(doc))`` pairs."""
+        stamp = iso(at)
+        self.db.conn.executemany(
             f"INSERT OR IGNORE INTO {self.versions} (uid, version, recorded_at, doc) VALUES (?, ?, ?, ?)",
-            [doc["uid"], doc["version"], iso(at), text if text is not None else dumps(doc)],
+            [(doc["uid"], doc["version"], stamp, text) for doc, text in docs],
         )
 
-    def log_change(self, doc: dict, at) -> int:
-        cursor = self.db.execute(
+    def log_change(self, doc: dict, at) -> None:
+        self.log_changes([doc], at)
+
+    def log_changes(self, docs: list[dict], at) -> None:
+        """Append one change-log entry per doc, in order."""
+        stamp = iso(at)
+        self.db.conn.executemany(
             "INSERT INTO changes (record_type, uid, version, at) VALUES (?, ?, ?, ?)",
-            [self.record_type, doc["uid"], doc["version"], iso(at)],
+            [(self.record_type, doc["uid"], doc["version"], stamp) for doc in docs],
         )
-        return cursor.lastrowid
 
     def history(self, uid: str) -> list[dict]:
         self.require(uid)
