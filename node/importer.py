@@ -2,9 +2,11 @@
 
 Every valid row is stored; every rejected row is reported with its line
 number and the reason, and nothing of it is written. Rows are committed in
-batches; each row runs in its own savepoint so one bad row never undoes its
-neighbours. The national reference (or licence number) is the key: importing
-the same file again changes nothing.
+chunks of ``BATCH``, one transaction each: a registry's ``import_many`` writes
+a chunk's records with one statement per table (:func:`run_bulk_import`); a
+chunk the database refuses is written again row by row, each row in its own
+savepoint, so one bad row never undoes its neighbours. The national reference
+(or licence number) is the key: importing the same file again changes nothing.
 
 CSV columns are documented in ``docs/import.md``.
 """
@@ -15,6 +17,7 @@ import csv
 import dataclasses
 import io
 import json
+import sqlite3
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -251,41 +254,93 @@ def flush_group(pending: list, closed: dict[str, int]) -> tuple[int, dict | RowE
     return line, (dict(row) if isinstance(row, LicenceLineRow) else row)
 
 
+StoreMany = Callable[[list[dict]], list]
+"""Writes the accepted rows of a chunk and returns, per row, ``(outcome, doc)`` or the
+:class:`NodeError` rejecting it (a registry's ``import_many`` bound to an actor)."""
+
+
+def run_bulk_import(db, rows: Iterator[tuple[int, dict | RowError]], store_many: StoreMany,
+                    progress: Callable[[int], None] | None = None) -> ImportReport:
+    """Import chunk by chunk: each chunk of ``BATCH`` rows is one transaction written by one
+    ``store_many`` call. When the database refuses a chunk (a constraint fails), the chunk is
+    rolled back and written again row by row, each row in its own savepoint, so only the row
+    that fails is rejected."""
+    return _import_chunks(db, rows, store_many, progress, together=True)
+
+
 def run_import(db, rows: Iterator[tuple[int, dict | RowError]], store_one: Callable[[dict], tuple[str, dict]],
                progress: Callable[[int], None] | None = None) -> ImportReport:
+    """Import row by row: ``store_one`` writes one row or raises the row's :class:`NodeError`.
+    Rows are committed in chunks of ``BATCH``, each row in its own savepoint."""
+    return _import_chunks(db, rows, lambda chunk: [store_one(row) for row in chunk], progress, together=False)
+
+
+def _import_chunks(db, rows, store_many: StoreMany, progress, *, together: bool) -> ImportReport:
     report = ImportReport()
-    batch: list[tuple[int, dict | RowError]] = []
-
-    def flush():
-        with write_transaction(db):
-            for number, row in batch:
-                if isinstance(row, RowError):
-                    report.rejected.append(Rejection(number, str(row)))
-                    continue
-                try:
-                    with write_transaction(db):
-                        outcome, doc = store_one(row)
-                except NodeError as exc:
-                    reason = exc.message
-                    if exc.fields:
-                        reason += ": " + "; ".join(f"{k}: {v}" for k, v in exc.fields.items())
-                    report.rejected.append(Rejection(number, reason))
-                    continue
-                setattr(report, outcome, getattr(report, outcome) + 1)
-                if outcome != "unchanged":
-                    report.changed.append({"uid": doc["uid"], "version": doc["version"]})
+    for chunk in _chunks(rows, BATCH):
+        readable = []
+        for number, row in chunk:
+            if isinstance(row, RowError):
+                report.rejected.append(Rejection(number, str(row)))
+            else:
+                readable.append((number, row))
+        results = _store_together(db, readable, store_many) if together and readable else None
+        if results is None:
+            with write_transaction(db):
+                results = [_store_alone(db, row, store_many) for _, row in readable]
+        for (number, _), result in zip(readable, results):
+            if isinstance(result, (NodeError, sqlite3.IntegrityError)):
+                report.rejected.append(Rejection(number, _reason(result)))
+                continue
+            outcome, doc = result
+            setattr(report, outcome, getattr(report, outcome) + 1)
+            if outcome != "unchanged":
+                report.changed.append({"uid": doc["uid"], "version": doc["version"]})
         if progress:
-            progress(len(batch))
-        batch.clear()
-
-    for item in rows:
-        batch.append(item)
-        if len(batch) >= BATCH:
-            flush()
-    if batch:
-        flush()
+            progress(len(chunk))
     report.rejected.sort(key=lambda r: r.line)
     return report
+
+
+def _chunks(rows: Iterator, size: int) -> Iterator[list]:
+    chunk = []
+    for item in rows:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _store_together(db, readable: list, store_many: StoreMany) -> list | None:
+    """The chunk in one transaction, or None (nothing written) when the database refused it."""
+    try:
+        with write_transaction(db):
+            return store_many([row for _, row in readable])
+    except (NodeError, sqlite3.IntegrityError):
+        return None
+
+
+def _store_alone(db, row: dict, store_many: StoreMany):
+    """One row in its own savepoint: its result, or the error that rejected it (nothing written)."""
+    try:
+        with write_transaction(db):
+            result = store_many([row])[0]
+            if isinstance(result, NodeError):
+                raise result
+            return result
+    except (NodeError, sqlite3.IntegrityError) as exc:
+        return exc
+
+
+def _reason(error: NodeError | sqlite3.IntegrityError) -> str:
+    if isinstance(error, sqlite3.IntegrityError):
+        return f"the database refused the row ({error})"
+    reason = error.message
+    if error.fields:
+        reason += ": " + "; ".join(f"{k}: {v}" for k, v in error.fields.items())
+    return reason
 
 
 def count_lines(path: Path) -> int:

@@ -243,3 +243,105 @@ def test_unknown_file_type_is_a_clear_error(node_dir, tmp_path):
     path.write_bytes(b"PK")
     result = cordon("denials", "import", path, data_dir=node_dir)
     assert result.exit_code == 1 and "unknown format" in result.stderr
+
+
+# -- chunks: many rows, one transaction and one statement per table for each chunk ------------------
+
+def import_in_chunks(data_dir, path):
+    """The chunked import (``importer.run_bulk_import``) of a real file into a real node."""
+    from node import importer
+    from node.denials import DenialRegistry
+    from node.runtime import NodeRuntime
+
+    runtime = NodeRuntime(data_dir)
+    try:
+        registry = DenialRegistry(runtime.db(), runtime.node_id)
+        seen = []
+        report = importer.run_bulk_import(runtime.db(), importer.read_rows(path, "denial"),
+                                          lambda chunk: registry.import_many(chunk, actor="test"),
+                                          progress=seen.append)
+        return report, seen
+    finally:
+        runtime.close()
+
+
+def many_denials(count, start=1):
+    return [sample_denial(ref=f"MT/DEN/2026/{i:05d}", reason_text=f"Assessment {i}")
+            for i in range(start, start + count)]
+
+
+def test_chunks_keep_every_good_row_and_report_every_bad_row_across_chunk_boundaries(node_dir, tmp_path):
+    from node.importer import BATCH
+
+    items = many_denials(2 * BATCH + 200)
+    bad_lines = {1, BATCH - 1, BATCH, BATCH + 1, 2 * BATCH, 2 * BATCH + 200}
+    lines = [json.dumps(sample_denial(ref=f"MT/DEN/2026/X{n:05d}", destination_country="XX")) if n in bad_lines
+             else json.dumps(items[n - 1]) for n in range(1, len(items) + 1)]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    report, progress = import_in_chunks(node_dir, path)
+    assert (report.created, report.amended, report.unchanged) == (len(items) - len(bad_lines), 0, 0)
+    assert [(r.line, "destination_country" in r.reason) for r in report.rejected] == [
+        (n, True) for n in sorted(bad_lines)]
+    assert sum(progress) == len(items) and len(progress) == 3
+    good = len(items) - len(bad_lines)
+    assert rows(node_dir, "SELECT count(*) FROM denials") == [(good,)]
+    assert rows(node_dir, "SELECT count(*) FROM denial_versions") == [(good,)]
+    assert rows(node_dir, "SELECT count(*) FROM changes WHERE record_type = 'denial'") == [(good,)]
+    assert rows(node_dir, "SELECT count(*) FROM audit_log WHERE action = 'denial.create'") == [(good,)]
+    assert rows(node_dir, "SELECT count(DISTINCT uid) FROM party_names") == [(good,)]
+    # the change log names every record at its version, in file order
+    logged = rows(node_dir, "SELECT d.ref FROM changes c JOIN denials d ON d.uid = c.uid ORDER BY c.seq")
+    assert [r[0] for r in logged] == [items[n - 1]["ref"] for n in range(1, len(items) + 1) if n not in bad_lines]
+
+
+def test_reimporting_a_large_file_changes_nothing_and_the_audit_chain_holds(node_dir, tmp_path):
+    from node.importer import BATCH
+
+    items = many_denials(BATCH * 2 + 50)
+    path = write_jsonl(tmp_path / "large.jsonl", items)
+    first, _ = import_in_chunks(node_dir, path)
+    assert first.created == len(items) and not first.rejected
+    counts = rows(node_dir, "SELECT (SELECT count(*) FROM denial_versions), (SELECT count(*) FROM changes), "
+                            "(SELECT count(*) FROM audit_log), (SELECT count(*) FROM party_names)")
+    again, _ = import_in_chunks(node_dir, path)
+    assert (again.created, again.amended, again.unchanged, again.rejected) == (0, 0, len(items), [])
+    assert rows(node_dir, "SELECT (SELECT count(*) FROM denial_versions), (SELECT count(*) FROM changes), "
+                          "(SELECT count(*) FROM audit_log), (SELECT count(*) FROM party_names)") == counts
+    via_command = cordon("denials", "import", path, data_dir=node_dir)
+    assert f"0 created, 0 amended, {len(items)} unchanged, 0 rejected" in via_command.stdout
+    verified = cordon("audit", "verify", data_dir=node_dir)
+    assert verified.exit_code == 0 and f"audit log intact: {counts[0][2]} entries" in verified.stdout
+
+
+def test_a_reference_repeated_within_a_chunk_makes_a_new_version(node_dir, tmp_path):
+    first = sample_denial(ref="MT/DEN/2026/0500")
+    changed = sample_denial(ref="MT/DEN/2026/0500", reason_text="Reassessed.")
+    path = write_jsonl(tmp_path / "repeat.jsonl", [first, sample_denial(ref="MT/DEN/2026/0501"), changed, changed])
+    report, _ = import_in_chunks(node_dir, path)
+    assert (report.created, report.amended, report.unchanged) == (2, 1, 1)
+    stored = docs(node_dir)["MT/DEN/2026/0500"]
+    assert stored["version"] == 2 and stored["reason_text"] == "Reassessed."
+    assert rows(node_dir, "SELECT version FROM denial_versions WHERE uid = ? ORDER BY version",
+                [stored["uid"]]) == [(1,), (2,)]
+    names = sum(len(p["names"]) for p in stored["parties"])
+    assert rows(node_dir, "SELECT count(*) FROM party_names WHERE uid = ?", [stored["uid"]]) == [(names,)]
+    assert cordon("audit", "verify", data_dir=node_dir).exit_code == 0
+
+
+def test_a_row_the_database_refuses_loses_none_of_its_chunk(node_dir, tmp_path):
+    db = connect(node_dir / DB_NAME)
+    db.execute("CREATE TRIGGER refuse_one BEFORE INSERT ON denials WHEN NEW.ref = 'MT/DEN/2026/00007' "
+               "BEGIN SELECT RAISE(ABORT, 'refused by a local rule'); END")
+    db.conn.close()
+    items = many_denials(12)
+    report, _ = import_in_chunks(node_dir, write_jsonl(tmp_path / "d.jsonl", items))
+    assert report.created == 11
+    assert [(r.line, r.reason) for r in report.rejected] == [
+        (7, "the database refused the row (refused by a local rule)")]
+    assert "MT/DEN/2026/00007" not in docs(node_dir)
+    assert rows(node_dir, "SELECT count(*) FROM denial_versions") == [(11,)]
+    assert rows(node_dir, "SELECT count(*) FROM changes") == [(11,)]
+    assert rows(node_dir, "SELECT count(*) FROM audit_log WHERE action = 'denial.create'") == [(11,)]
+    assert cordon("audit", "verify", data_dir=node_dir).exit_code == 0
