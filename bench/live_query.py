@@ -3,7 +3,7 @@
     .venv/bin/python bench/live_query.py [--peers 19] [--queries 20] [--timeout 2.0] [--denials 300]
                                          [--workdir DIR] [--keep]
 
-Target (issue 5): the answer arrives within the per-peer timeout plus 0.3 s,
+Target: the answer arrives within the per-peer timeout plus 0.3 s,
 with the answers of all 19 other peers in it.
 
 1. Set-up: an asking node MT and ``--peers`` answering nodes, each its own
