@@ -10,9 +10,14 @@ declaration, every declaration must be stored once, and no repeat may have
 written anything off.
 
 Prints, per run and as the median of the runs: checks per second, p50 / p95 /
-p99 latency of one check, and the book-keeping verdict.
+p99 latency of one check, the CPU time the server process and the clients (this
+process) spent per check, the 1-minute load average during the run (the machine
+may be shared: CPU per check is the figure that does not depend on other work),
+and the book-keeping verdict. Each run waits until the node has finished its
+start-up work (the screening warm-up runs in the background) before measuring.
 
     .venv/bin/python bench/customs.py [--clients 8] [--seconds 10] [--runs 3] [--repeats 0.05] [--parties]
+                                      [--server-threads N]
 """
 
 from __future__ import annotations
@@ -57,10 +62,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def prepare(root: Path) -> tuple[Path, int, str, str]:
+def prepare(root: Path, server_threads: int | None = None) -> tuple[Path, int, str, str]:
     port = free_port()
     data_dir = root / "mt"
-    initialise(data_dir, Settings(node_id="MT", name="Malta", base_url=f"http://127.0.0.1:{port}"),
+    extra = {"server_threads": server_threads} if server_threads else {}
+    initialise(data_dir, Settings(node_id="MT", name="Malta", base_url=f"http://127.0.0.1:{port}", **extra),
                dt.datetime.now(dt.timezone.utc))
     runtime = NodeRuntime(data_dir)
     today = dt.datetime.now(dt.timezone.utc).date()
@@ -99,6 +105,17 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settle(pid: int, *, busy: float = 0.1, window: float = 0.5, limit: float = 60.0) -> None:
+    """Wait until the server has done its start-up work (the screening warm-up runs in the background
+    after the node answers): its CPU use over ``window`` seconds falls below ``busy`` of one core."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pid)
+        time.sleep(window)
+        if cpu_seconds(pid) - before < busy * window:
+            return
 
 
 def token(port: int, client_id: str, secret: str) -> str:
@@ -168,12 +185,13 @@ class Worker(threading.Thread):
         conn.close()
 
 
-def one_run(clients: int, seconds: float, repeats: float, parties: bool) -> dict:
+def one_run(clients: int, seconds: float, repeats: float, parties: bool, server_threads: int | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="cordon-bench-customs-") as tmp:
         root = Path(tmp)
-        data_dir, port, client_id, secret = prepare(root)
+        data_dir, port, client_id, secret = prepare(root, server_threads)
         proc = start_server(data_dir, port, root / "serve.log")
         try:
+            settle(proc.pid)
             bearer = token(port, client_id, secret)
             warm = Worker(99, port, bearer, time.monotonic() + 1.0, 0.0, parties, threading.Barrier(1))
             warm.run()
@@ -183,12 +201,18 @@ def one_run(clients: int, seconds: float, repeats: float, parties: bool) -> dict
             for worker in workers:
                 worker.start()
             server_cpu = cpu_seconds(proc.pid)
+            client_cpu = time.process_time()
             barrier.wait()
             began = time.monotonic()
+            loads = []
+            while any(worker.is_alive() for worker in workers):
+                loads.append(os.getloadavg()[0])
+                time.sleep(0.5)
             for worker in workers:
                 worker.join()
             elapsed = time.monotonic() - began
             server_cpu = cpu_seconds(proc.pid) - server_cpu
+            client_cpu = time.process_time() - client_cpu
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
@@ -216,7 +240,8 @@ def one_run(clients: int, seconds: float, repeats: float, parties: bool) -> dict
         "p50_ms": round(1000 * percentile(latencies, 50), 1), "p95_ms": round(1000 * percentile(latencies, 95), 1),
         "p99_ms": round(1000 * percentile(latencies, 99), 1),
         "server_cpu_ms_per_check": round(1000 * server_cpu / max(total, 1), 2),
-        "load_average": round(os.getloadavg()[0], 1),
+        "client_cpu_ms_per_check": round(1000 * client_cpu / max(total, 1), 2),
+        "load_average": round(statistics.mean(loads), 1) if loads else float("nan"),
         "errors": sum(len(w.errors) for w in workers + [warm]), "books_ok": all(books.values()), "books": books,
     }
 
@@ -235,14 +260,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--repeats", type=float, default=0.05, help="share of checks that repeat a declaration")
     parser.add_argument("--parties", action="store_true", help="declare one party per check (screened)")
+    parser.add_argument("--server-threads", type=int, default=None,
+                        help="the node's server_threads setting (default: the setting's default)")
     args = parser.parse_args()
     runs = []
     for number in range(1, args.runs + 1):
-        result = one_run(args.clients, args.seconds, args.repeats, args.parties)
+        result = one_run(args.clients, args.seconds, args.repeats, args.parties, args.server_threads)
         runs.append(result)
         print(f"run {number}: {result['checks']} checks ({result['repeats']} repeats) in {result['seconds']} s: "
               f"{result['checks_per_second']}/s, p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms, "
               f"p99 {result['p99_ms']} ms, server CPU {result['server_cpu_ms_per_check']} ms/check, "
+              f"client CPU {result['client_cpu_ms_per_check']} ms/check, "
               f"load {result['load_average']}, errors {result['errors']}, "
               f"books {'ok' if result['books_ok'] else 'WRONG'}"
               + ("" if result["books_ok"] else f" {result['books']}"), flush=True)
@@ -251,7 +279,9 @@ def main() -> None:
           f"{statistics.median(r['checks_per_second'] for r in runs)} checks/s, "
           f"p50 {statistics.median(r['p50_ms'] for r in runs)} ms, "
           f"p95 {statistics.median(r['p95_ms'] for r in runs)} ms, "
-          f"server CPU {statistics.median(r['server_cpu_ms_per_check'] for r in runs)} ms/check; "
+          f"server CPU {statistics.median(r['server_cpu_ms_per_check'] for r in runs)} ms/check, "
+          f"client CPU {statistics.median(r['client_cpu_ms_per_check'] for r in runs)} ms/check, "
+          f"load {statistics.median(r['load_average'] for r in runs)}; "
           f"books {'ok in every run' if all(r['books_ok'] for r in runs) else 'WRONG'}")
     if not all(r["books_ok"] for r in runs):
         sys.exit(1)
