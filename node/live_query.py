@@ -28,12 +28,14 @@ from .audit import AuditLog
 from .database import write_transaction
 from .inbound import PeerRequestRefused
 from .outbound import view_hash
-from .screening_service import PartyQuery, parse_parties
+from .screening_service import ORIGIN_POOL, PartyQuery, parse_parties
 from .timestamps import to_iso
 
 log = logging.getLogger("cordon.live_query")
 
 QUERY_TYPE = "denial"
+#: Hits answered per party at most.
+MAX_HITS = 20
 
 
 def may_query(policy, peer: str) -> bool:
@@ -53,13 +55,14 @@ def answer_query(runtime, peer_id: str, body: dict, now: dt.datetime) -> dict:
         threshold = None
     service = runtime.extension("screening")
     db = runtime.db()
-    results = service.screen(db, parties, threshold=threshold, limit=20)
+    # Own records only, and the policy decides per record: filter first, then keep the best MAX_HITS.
+    results = service.screen(db, parties, threshold=threshold, limit=ORIGIN_POOL, origin=runtime.node_id)
     answers, ledger = [], []
     for index, hits in enumerate(results):
         shown = []
         for hit in hits:
-            if hit["origin"] != runtime.node_id:
-                continue
+            if len(shown) >= MAX_HITS:
+                break
             row = db.execute("SELECT doc FROM denials WHERE uid = ?", [hit["uid"]]).fetchone()
             if row is None:
                 continue

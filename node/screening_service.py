@@ -19,6 +19,8 @@ from .screening import DEFAULT_THRESHOLD, InvalidQuery, NameForms, Query, Screen
 from .errors import ValidationFailed
 
 ACTIVE = "active"
+#: Hits searched for when filtering by origin, before the limit applies.
+ORIGIN_POOL = 256
 MAX_PARTIES = 5000
 
 
@@ -148,14 +150,16 @@ class ScreeningService:
                 self._keys_of[uid].append(key)
 
     def screen(self, db: sqlite_utils.Database, parties: list[PartyQuery], *, threshold: float | None = None,
-               include_inactive: bool = False, limit: int = 10) -> list[list[dict]]:
+               include_inactive: bool = False, limit: int = 10, origin: str | None = None) -> list[list[dict]]:
+        """Hits per party, best first, at most ``limit``; with ``origin`` only records of that origin
+        (filtered before the limit: a peer's answer is not crowded out by copies received from others)."""
         self.refresh(db)
         threshold = DEFAULT_THRESHOLD if threshold is None else threshold
         if not 0.3 <= threshold <= 1.0:
             raise ValidationFailed("threshold out of range", fields={"threshold": "must be between 0.3 and 1.0"})
         queries = [Query(names=p.names, country=p.country, identifiers=p.identifiers) for p in parties]
         try:
-            results = self.index.search_many(queries, threshold, limit * 3)
+            results = self.index.search_many(queries, threshold, limit * 3 if origin is None else ORIGIN_POOL)
         except InvalidQuery as exc:
             raise ValidationFailed(str(exc), fields={"parties": str(exc)}) from None
         out = []
@@ -163,6 +167,8 @@ class ScreeningService:
             shown = []
             for hit in hits:
                 if not include_inactive and hit.meta.get("status") != ACTIVE:
+                    continue
+                if origin is not None and hit.meta.get("origin") != origin:
                     continue
                 shown.append(explain(hit))
                 if len(shown) >= limit:
