@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import gc
 import io
 import json
 import sqlite3
@@ -277,29 +278,39 @@ def run_import(db, rows: Iterator[tuple[int, dict | RowError]], store_one: Calla
 
 def _import_chunks(db, rows, store_many: StoreMany, progress, *, together: bool) -> ImportReport:
     report = ImportReport()
-    for chunk in _chunks(rows, BATCH):
-        readable = []
-        for number, row in chunk:
-            if isinstance(row, RowError):
-                report.rejected.append(Rejection(number, str(row)))
-            else:
-                readable.append((number, row))
-        results = _store_together(db, readable, store_many) if together and readable else None
-        if results is None:
-            with write_transaction(db):
-                results = [_store_alone(db, row, store_many) for _, row in readable]
-        for (number, _), result in zip(readable, results):
-            if isinstance(result, (NodeError, sqlite3.IntegrityError)):
-                report.rejected.append(Rejection(number, _reason(result)))
-                continue
-            outcome, doc = result
-            setattr(report, outcome, getattr(report, outcome) + 1)
-            if outcome != "unchanged":
-                report.changed.append({"uid": doc["uid"], "version": doc["version"]})
-        if progress:
-            progress(len(chunk))
+    # A chunk's rows outlive the young generations; frozen, what was alive before the import
+    # (modules, schemas) is not scanned again by every full collection.
+    gc.freeze()
+    try:
+        for chunk in _chunks(rows, BATCH):
+            _import_chunk(db, chunk, store_many, report, together=together)
+            if progress:
+                progress(len(chunk))
+    finally:
+        gc.unfreeze()
     report.rejected.sort(key=lambda r: r.line)
     return report
+
+
+def _import_chunk(db, chunk: list, store_many: StoreMany, report: ImportReport, *, together: bool) -> None:
+    readable = []
+    for number, row in chunk:
+        if isinstance(row, RowError):
+            report.rejected.append(Rejection(number, str(row)))
+        else:
+            readable.append((number, row))
+    results = _store_together(db, readable, store_many) if together and readable else None
+    if results is None:
+        with write_transaction(db):
+            results = [_store_alone(db, row, store_many) for _, row in readable]
+    for (number, _), result in zip(readable, results):
+        if isinstance(result, (NodeError, sqlite3.IntegrityError)):
+            report.rejected.append(Rejection(number, _reason(result)))
+            continue
+        outcome, doc = result
+        setattr(report, outcome, getattr(report, outcome) + 1)
+        if outcome != "unchanged":
+            report.changed.append({"uid": doc["uid"], "version": doc["version"]})
 
 
 def _chunks(rows: Iterator, size: int) -> Iterator[list]:
