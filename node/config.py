@@ -39,6 +39,7 @@ class Settings:
     peer_timeout_seconds: float = 5.0
     sync_batch_size: int = 500
     log_level: str = "INFO"
+    screening_warm_start: bool = True
 
     def __post_init__(self):
         problems = {}
@@ -60,6 +61,8 @@ class Settings:
             problems["max_body_bytes"] = "must be at least 1024"
         if self.server_threads < 1:
             problems["server_threads"] = "must be at least 1"
+        if not isinstance(self.screening_warm_start, bool):
+            problems["screening_warm_start"] = "must be true or false"
         if problems:
             raise ValidationFailed("invalid settings", fields=problems)
 

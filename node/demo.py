@@ -105,12 +105,21 @@ def start(info: dict) -> dict[str, subprocess.Popen]:
         procs[node_id] = subprocess.Popen(
             [sys.executable, "-m", "node.cli", "serve", "--data-dir", str(node["dir"])],
             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+    print("Starting the three nodes (each loads its name data for screening first: 10-30 s) ...", flush=True)
+    deadline = time.monotonic() + 240
     for node_id, node in info.items():
         url = f"http://127.0.0.1:{node['port']}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        while True:
+            problem = None
             if procs[node_id].poll() is not None:
-                raise SystemExit(f"node {node_id} failed to start; see {node['dir'] / 'node.log'}")
+                problem = f"node {node_id} failed to start; see {node['dir'] / 'node.log'}"
+            elif time.monotonic() > deadline:
+                problem = f"node {node_id} did not answer within 240 s; see {node['dir'] / 'node.log'}"
+            if problem:
+                for proc in procs.values():
+                    if proc.poll() is None:
+                        proc.terminate()
+                raise SystemExit(problem)
             try:
                 if requests.get(url + "/healthz", timeout=0.5).ok:
                     break

@@ -43,6 +43,11 @@ def serve(data_dir, *, host: str | None = None, port: int | None = None, ready=N
     runtime = app.extensions["cordon"]
     settings = runtime.settings
     scheduler = build_scheduler(runtime, JOBS, triggers(settings))
+    if settings.screening_warm_start:
+        started = time.monotonic()
+        log.info("loading the name data screening needs before listening ...")
+        runtime.extension("screening").load_name_data()
+        log.info("name data loaded in %.1f s", time.monotonic() - started)
     server = create_server(
         AccessLog(app), host=host or settings.listen_host, port=port or settings.listen_port,
         threads=settings.server_threads, channel_timeout=120, connection_limit=1000, ident="cordon",

@@ -125,3 +125,23 @@ def test_sigterm_stops_cleanly_and_sigint_too(tmp_path):
     assert len(listed) == 1
     assert node.stop(signal.SIGINT) == 0
     assert node.cli("audit", "verify").returncode == 0
+
+
+def test_warm_start_loads_the_name_data_before_listening(tmp_path):
+    node = NodeProcess(tmp_path / "mt", "MT", "Malta", warm_start=True).start()
+    try:
+        log = node.log()
+        assert "name data loaded in" in log
+        assert log.index("name data loaded in") < log.index("listening on")
+        session = node.session("read", "publish")
+        published = session.post(node.url + "/api/v1/denials", json=sample_denial(ref="MT/DEN/W/1"), timeout=30)
+        assert published.status_code == 201
+        answer = session.post(node.url + "/api/v1/screen", json={"name": "Sergei Kuznetsov"}, timeout=30)
+        assert answer.status_code == 200 and answer.json()["results"][0]["hits"] == []
+    finally:
+        assert node.stop() == 0
+    cold = NodeProcess(tmp_path / "de", "DE", "Germany").start()
+    try:
+        assert "name data loaded in" not in cold.log() and "listening on" in cold.log()
+    finally:
+        cold.stop()
