@@ -87,7 +87,7 @@ def start_server(data_dir: Path, port: int, log_path: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "node.cli", "serve", "--data-dir", str(data_dir)], cwd=ROOT,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # cordon serve loads the screening name data before it listens
     while time.monotonic() < deadline:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
