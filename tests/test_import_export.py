@@ -345,3 +345,16 @@ def test_a_row_the_database_refuses_loses_none_of_its_chunk(node_dir, tmp_path):
     assert rows(node_dir, "SELECT count(*) FROM changes") == [(11,)]
     assert rows(node_dir, "SELECT count(*) FROM audit_log WHERE action = 'denial.create'") == [(11,)]
     assert cordon("audit", "verify", data_dir=node_dir).exit_code == 0
+
+
+def test_the_command_reports_a_row_the_database_refuses_and_keeps_the_others(node_dir, tmp_path):
+    db = connect(node_dir / DB_NAME)
+    db.execute("CREATE TRIGGER refuse_one BEFORE INSERT ON denials WHEN NEW.ref = 'MT/DEN/2026/00003' "
+               "BEGIN SELECT RAISE(ABORT, 'refused by a local rule'); END")
+    db.conn.close()
+    result = cordon("denials", "import", write_jsonl(tmp_path / "d.jsonl", many_denials(5)), data_dir=node_dir)
+    assert result.exit_code == 2
+    assert "4 created, 0 amended, 0 unchanged, 1 rejected" in result.stdout
+    assert "line 3: the database refused the row (refused by a local rule)" in result.stderr
+    assert sorted(docs(node_dir)) == [f"MT/DEN/2026/{i:05d}" for i in (1, 2, 4, 5)]
+    assert cordon("audit", "verify", data_dir=node_dir).exit_code == 0
