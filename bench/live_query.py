@@ -113,7 +113,7 @@ def load_denials(data_dir: Path, node_id: str, n: int, planted: int) -> int:
     db = connect(data_dir / DB_NAME)
     try:
         registry = DenialRegistry(db, node_id)
-        report = importer.run_import(db, enumerate(docs, 1), lambda row: registry.import_one(row, actor="bench"))
+        report = importer.run_bulk_import(db, enumerate(docs, 1), lambda chunk: registry.import_many(chunk, actor="bench"))
         assert not report.rejected, report.rejected[:3]
         while party_names.compute_pending(db, 2000):
             pass

@@ -159,10 +159,10 @@ def import_file(data_dir: Path, file: Path, kind: str):
         if total > 2000:
             with click.progressbar(length=total, label=f"importing {file.name}", file=sys.stderr,
                                    show_pos=True) as bar:
-                report = importer.run_import(db, rows, lambda row: registry.import_one(row, actor=who),
-                                             progress=bar.update)
+                report = importer.run_bulk_import(db, rows, lambda chunk: registry.import_many(chunk, actor=who),
+                                                  progress=bar.update)
         else:
-            report = importer.run_import(db, rows, lambda row: registry.import_one(row, actor=who))
+            report = importer.run_bulk_import(db, rows, lambda chunk: registry.import_many(chunk, actor=who))
     except importer.RowError as exc:
         fail(str(exc))
     click.echo(f"{file.name}: {report.created} created, {report.amended} amended, "

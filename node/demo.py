@@ -53,7 +53,7 @@ def prepare(base: Path, ports: list[int]) -> dict:
     from .config import Settings
     from .datadir import initialise
     from .denials import DenialRegistry
-    from .importer import run_import
+    from .importer import run_bulk_import
     from .licences import LicenceRegistry
     from .peers import PeerRegistry
     from .policy_admin import apply as apply_policy
@@ -80,12 +80,12 @@ def prepare(base: Path, ports: list[int]) -> dict:
         apply_policy(db, node_id, node["dir"], shipped_policy("examples/mediterranean-demo.yaml"), actor="demo")
         denials = DenialRegistry(db, node_id)
         rows = ((i, d) for i, d in enumerate(demo_denials(node_id), start=1))
-        report = run_import(db, rows, lambda row: denials.import_one(row, actor="demo"))
+        report = run_bulk_import(db, rows, lambda chunk: denials.import_many(chunk, actor="demo"))
         for rejection in report.rejected:
             print(f"  {node_id}: sample denial {rejection.line} rejected: {rejection.reason}")
         licence_registry = LicenceRegistry(db, node_id)
         rows = ((i, d) for i, d in enumerate(licences(5, node_id, seed=3), start=1))
-        report = run_import(db, rows, lambda row: licence_registry.import_one(row, actor="demo"))
+        report = run_bulk_import(db, rows, lambda chunk: licence_registry.import_many(chunk, actor="demo"))
         for rejection in report.rejected:
             print(f"  {node_id}: sample licence {rejection.line} rejected: {rejection.reason}")
         client, secret = ClientRegistry(db).create("demo", ["read", "publish", "customs", "admin", "coordinator"],

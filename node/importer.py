@@ -266,24 +266,17 @@ def run_bulk_import(db, rows: Iterator[tuple[int, dict | RowError]], store_many:
     ``store_many`` call. When the database refuses a chunk (a constraint fails), the chunk is
     rolled back and written again row by row, each row in its own savepoint, so only the row
     that fails is rejected."""
-    return _import_chunks(db, rows, store_many, progress, together=True)
+    return _import_chunks(db, rows, store_many, progress)
 
 
-def run_import(db, rows: Iterator[tuple[int, dict | RowError]], store_one: Callable[[dict], tuple[str, dict]],
-               progress: Callable[[int], None] | None = None) -> ImportReport:
-    """Import row by row: ``store_one`` writes one row or raises the row's :class:`NodeError`.
-    Rows are committed in chunks of ``BATCH``, each row in its own savepoint."""
-    return _import_chunks(db, rows, lambda chunk: [store_one(row) for row in chunk], progress, together=False)
-
-
-def _import_chunks(db, rows, store_many: StoreMany, progress, *, together: bool) -> ImportReport:
+def _import_chunks(db, rows, store_many: StoreMany, progress) -> ImportReport:
     report = ImportReport()
     # A chunk's rows outlive the young generations; frozen, what was alive before the import
     # (modules, schemas) is not scanned again by every full collection.
     gc.freeze()
     try:
         for chunk in _chunks(rows, BATCH):
-            _import_chunk(db, chunk, store_many, report, together=together)
+            _import_chunk(db, chunk, store_many, report)
             if progress:
                 progress(len(chunk))
     finally:
@@ -292,14 +285,14 @@ def _import_chunks(db, rows, store_many: StoreMany, progress, *, together: bool)
     return report
 
 
-def _import_chunk(db, chunk: list, store_many: StoreMany, report: ImportReport, *, together: bool) -> None:
+def _import_chunk(db, chunk: list, store_many: StoreMany, report: ImportReport) -> None:
     readable = []
     for number, row in chunk:
         if isinstance(row, RowError):
             report.rejected.append(Rejection(number, str(row)))
         else:
             readable.append((number, row))
-    results = _store_together(db, readable, store_many) if together and readable else None
+    results = _store_together(db, readable, store_many) if readable else None
     if results is None:
         with write_transaction(db):
             results = [_store_alone(db, row, store_many) for _, row in readable]

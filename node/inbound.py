@@ -22,6 +22,7 @@ from federation.http_signature import verify_request
 
 from . import party_names
 from .database import write_transaction
+from .denials import UPSERT as DENIAL_UPSERT
 from .denials import party_text
 from .peers import NonceStore, PeerRegistry, TrustIndex
 from .record_table import content_hash, dumps
@@ -221,16 +222,7 @@ class _PendingRows:
     def flush(self) -> None:
         conn = self.conn
         if self.denials:
-            conn.executemany(
-                "INSERT INTO denials (uid, origin, ref, version, status, sensitivity, destination_country, regimes, "
-                "denied_on, review_due, created_at, updated_at, party_text, content_hash, doc) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (uid) DO UPDATE SET ref = excluded.ref, version = excluded.version, "
-                "status = excluded.status, sensitivity = excluded.sensitivity, "
-                "destination_country = excluded.destination_country, regimes = excluded.regimes, "
-                "denied_on = excluded.denied_on, review_due = excluded.review_due, updated_at = excluded.updated_at, "
-                "party_text = excluded.party_text, content_hash = excluded.content_hash, doc = excluded.doc",
-                self.denials)
+            conn.executemany(DENIAL_UPSERT, self.denials)  # the origin is checked before: it never changes
             conn.executemany("INSERT OR IGNORE INTO denial_versions (uid, version, recorded_at, doc) "
                              "VALUES (?, ?, ?, ?)", self.versions)
             party_names.write_many(conn, self.docs)
