@@ -595,9 +595,10 @@ def screen(data_dir, name, country, party_file, live, threshold, include_inactiv
         for line, reason in bad:
             click.echo(f"line {line}: not screened: {reason}", err=True)
         if live_answer:
-            click.echo(f"live: answered {sorted(live_answer['answered']) or '-'}, timed out {live_answer['timed_out'] or '-'}, "
-                       f"refused {live_answer['refused'] or '-'}, unreachable {live_answer['unreachable'] or '-'} "
-                       f"({live_answer['elapsed_ms']} ms)")
+            click.echo(f"live: answered {', '.join(sorted(live_answer['answered'])) or '-'}, "
+                       f"timed out {', '.join(live_answer['timed_out']) or '-'}, "
+                       f"refused {', '.join(live_answer['refused']) or '-'}, "
+                       f"unreachable {', '.join(live_answer['unreachable']) or '-'} ({live_answer['elapsed_ms']} ms)")
             for peer_id, answers in sorted(live_answer["answered"].items()):
                 for answer in answers:
                     for hit in answer["hits"]:
@@ -633,9 +634,9 @@ def audit_verify(data_dir):
 
 @audit.command("list")
 @DATA_DIR
-@click.option("--after", type=int, default=0)
-@click.option("--limit", type=int, default=50)
-@click.option("--action", default=None)
+@click.option("--after", type=int, default=0, help="Only entries after this sequence number.")
+@click.option("--limit", type=int, default=50, help="At most this many entries (default 50).")
+@click.option("--action", default=None, help="Only this action, e.g. denial.create.")
 def audit_list(data_dir, after, limit, action):
     """Print audit entries."""
     from .audit import AuditLog
@@ -702,7 +703,19 @@ def jobs_list(data_dir):
 
     when = triggers(read_settings(data_dir))
     for name in sorted(JOBS):
-        click.echo(f"{name:16} {when.get(name, 'on demand only')}")
+        click.echo(f"{name:28} {schedule_text(when[name]) if name in when else 'on demand only'}")
+
+
+def schedule_text(trigger: dict) -> str:
+    """A job's trigger in words: 'every 60 s', 'daily at 02:15 UTC', 'hourly at minute 05'."""
+    if trigger.get("trigger") == "interval":
+        seconds = trigger.get("seconds", 0) + 60 * trigger.get("minutes", 0) + 3600 * trigger.get("hours", 0)
+        return f"every {seconds} s"
+    if trigger.get("trigger") == "cron" and "hour" in trigger:
+        return f"daily at {trigger['hour']:02d}:{trigger.get('minute', 0):02d} UTC"
+    if trigger.get("trigger") == "cron":
+        return f"hourly at minute {trigger.get('minute', 0):02d}"
+    return str(trigger)
 
 
 def attach_groups() -> None:
