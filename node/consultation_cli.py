@@ -76,7 +76,8 @@ def consult():
 
 @consult.command("open")
 @DATA_DIR
-@click.option("--denial", "denials", multiple=True, help="uid of the consulted state's denial (repeatable).")
+@click.option("--denial", "denials", multiple=True,
+              help="uid of the consulted state's denial, not its reference (repeatable).")
 @click.option("--consulted-state", default=None, help="Node id of the denying state, if this node does not hold "
                                                        "the denial (a live-query hit).")
 @click.option("--transaction", "transaction_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -179,8 +180,10 @@ def consult_show(data_dir, uid, as_json):
 @consult.command("reply")
 @DATA_DIR
 @click.argument("uid")
-@click.option("--position", type=click.Choice(POSITIONS), required=True)
-@click.option("--text", default=None)
+@click.option("--position", type=click.Choice(POSITIONS), required=True,
+              help="The consulted state answers no_objection, maintain_objection, request_info or info; "
+                   "the requesting state sends info or request_info.")
+@click.option("--text", default=None, help="The message; required for info, request_info and maintain_objection.")
 def consult_reply(data_dir, uid, position, text):
     """Reply in a consultation's thread."""
     rt = runtime_for(data_dir)
@@ -194,7 +197,7 @@ def consult_reply(data_dir, uid, position, text):
 @click.argument("uid")
 @click.argument("outcome", type=click.Choice(OUTCOMES))
 @click.option("--text", default=None, help="Reasons; the post-facto notice's text when granted despite an objection.")
-@click.option("--licence", "licence_number", default=None)
+@click.option("--licence", "licence_number", default=None, help="This node's licence the decision concerns.")
 def consult_outcome(data_dir, uid, outcome, text, licence_number):
     """Record the licensing decision and close the consultation on both sides."""
     rt = runtime_for(data_dir)
@@ -207,7 +210,7 @@ def consult_outcome(data_dir, uid, outcome, text, licence_number):
 @consult.command("withdraw")
 @DATA_DIR
 @click.argument("uid")
-@click.option("--reason", required=True)
+@click.option("--reason", required=True, help="Why the consultation is withdrawn (sent to the consulted state).")
 def consult_withdraw(data_dir, uid, reason):
     """Withdraw a consultation this node opened."""
     rt = runtime_for(data_dir)

@@ -46,7 +46,7 @@ def emit(answer: dict, as_json: bool, text: str) -> None:
 def balance_text(before: dict | None, after: dict | None, unit: str) -> str:
     if not before:
         return "  balance: (no such line)"
-    text = f"  balance: {before['quantity']} -> {after['quantity']} {unit}"
+    text = f"  balance: {before['quantity']} -> {after['quantity']}" + (f" {unit}" if unit else "")
     if before.get("value") is not None:
         text += f"; value {before['value']} -> {after['value']}"
     return text
@@ -61,7 +61,8 @@ def customs():
 @customs.command("check")
 @DATA_DIR
 @click.argument("number")
-@click.option("--declaration-ref", required=True, help="MRN of the declaration (the idempotency key).")
+@click.option("--declaration-ref", required=True,
+              help="MRN of the declaration, 18 characters ending in a check digit (the idempotency key).")
 @click.option("--line", "line_no", type=int, required=True, help="Licence line number.")
 @click.option("--cn-code", required=True, help="Declared CN (8 digits) or TARIC (10 digits) code.")
 @click.option("--quantity", required=True, help="Declared quantity, e.g. 2 or 12.5.")
@@ -70,7 +71,9 @@ def customs():
 @click.option("--currency", default=None, help="ISO 4217 code of the value.")
 @click.option("--destination", required=True, help="Country of destination (ISO 3166-1 alpha-2).")
 @click.option("--office", "customs_office", required=True, help="Customs office reference, e.g. MT000101.")
-@click.option("--declared-at", default=None, help="Date/time of the declaration (default: now).")
+@click.option("--declared-at", default=None,
+              help="Date/time of the declaration (default: now). To repeat a check, give the same value again: "
+                   "a repeat with other particulars is refused.")
 @click.option("--parties", "parties_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="JSON file with a list of declared parties (screened against denials).")
 @JSON
@@ -102,7 +105,8 @@ def customs_check(data_dir, number, declaration_ref, line_no, cn_code, quantity,
     answer = outcome.answer
     lines = [f"{answer['declaration_ref']}  licence {number} line {line_no}: {answer['result'].upper()}"
              + ("  (repeat: the stored answer)" if outcome.replayed else ""),
-             balance_text(answer["balance_before"], answer["balance_after"], unit)]
+             balance_text(answer["balance_before"], answer["balance_after"],
+                          "" if any(r["field"] == "unit" for r in answer["reasons"]) else unit)]
     lines += [f"  - {r['field']}: {r['message']}" for r in answer["reasons"]]
     lines.append(f"  licence status: {answer['licence_status']}")
     emit(answer, as_json, "\n".join(lines))
