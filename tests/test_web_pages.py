@@ -377,5 +377,5 @@ def test_consultation_inbox_thread_and_reply(app, runtime, node_dir, tmp_path):
     assert sent.status_code == 302
     thread = text_of(officer.get(f"/ui/consultations/{uid}"))
     assert "MT: maintain objection" in thread and "Same end user, same machines." in thread
-    assert "delivery pending" in thread  # TN does not answer, so the reply waits for the delivery job
+    assert "not yet delivered" in thread  # TN does not answer, so the reply waits for the delivery job
     assert audit(runtime, "consultation.message")[0]["actor"] == "user:olga"
