@@ -27,6 +27,8 @@ from customs_support import check_url, customs_licence, declaration
 from federation_support import Federation, identity_file, peer, update_settings, wait_for
 from nodeproc import ROOT, NodeProcess
 
+from node.screening import DEFAULT_THRESHOLD
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "web"
 PASSWORD = "a long browser test password"
@@ -246,7 +248,7 @@ def test_publish_at_one_node_and_screen_for_the_party_at_another(fed, page):
     assert hit.locator("h3").inner_text() == f"Denial {ref} from MT"
     assert hit.locator(".matched-name").inner_text() in ("ООО Зенитприбор", "Zenitpribor LLC")
     score = re.search(r"(\d\.\d\d) against the threshold (\d\.\d\d)", hit.inner_text())
-    assert score and float(score.group(1)) >= float(score.group(2)) == 0.80
+    assert score and float(score.group(1)) >= float(score.group(2)) == DEFAULT_THRESHOLD
     assert hit.get_by_role("table", name="Signals: why this is a hit").locator("tbody tr").count() >= 1
     live = page.get_by_role("table", name=re.compile("Answers from peers"))
     mt_row, tn_row = row(live, "MT"), row(live, "TN")
