@@ -27,6 +27,8 @@ class NodeRuntime:
         self.extensions: dict = {}
         self._policies = None
         self._trust = None
+        # False in ``cordon serve``: its connections leave checkpoints to a Checkpointer thread.
+        self.autocheckpoint = True
 
     @property
     def db_path(self) -> Path:
@@ -71,7 +73,7 @@ class NodeRuntime:
     def db(self) -> sqlite_utils.Database:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = connect(self.db_path)
+            db = connect(self.db_path, autocheckpoint=self.autocheckpoint)
             self._local.db = db
             with self._lock:
                 self._connections.append(db)

@@ -11,6 +11,7 @@ import time
 from waitress.server import create_server
 
 from .app import create_app
+from .database import Checkpointer
 from .jobs import JOBS, triggers
 from .scheduler import build_scheduler
 
@@ -42,6 +43,8 @@ def serve(data_dir, *, host: str | None = None, port: int | None = None, ready=N
     app = create_app(data_dir)
     runtime = app.extensions["cordon"]
     settings = runtime.settings
+    runtime.autocheckpoint = False  # connections opened from now on: see Checkpointer
+    checkpointer = Checkpointer(runtime.db_path)
     scheduler = build_scheduler(runtime, JOBS, triggers(settings))
     if settings.screening_warm_start:
         started = time.monotonic()
@@ -65,6 +68,7 @@ def serve(data_dir, *, host: str | None = None, port: int | None = None, ready=N
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     scheduler.start()
+    checkpointer.start()
     for starter in app.extensions.get("cordon_workers", []):
         starter()
     log.info("node %s (%s) listening on http://%s:%s", settings.node_id, settings.name,
@@ -79,4 +83,5 @@ def serve(data_dir, *, host: str | None = None, port: int | None = None, ready=N
             stopper()
         scheduler.shutdown(wait=False)
         runtime.close()
+        checkpointer.stop()
         log.info("stopped")

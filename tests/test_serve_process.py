@@ -145,3 +145,29 @@ def test_warm_start_loads_the_name_data_before_listening(tmp_path):
         assert "name data loaded in" not in cold.log() and "listening on" in cold.log()
     finally:
         cold.stop()
+
+
+def test_the_served_node_checkpoints_its_log_outside_the_requests(node):
+    """cordon serve copies the write-ahead log back into the database file from a thread of its own:
+    a few dozen writes (far under SQLite's automatic threshold of 1,000 pages) reach the file itself."""
+    import sqlite3
+    import time
+
+    session = node.session("publish", "read")
+    for i in range(40):
+        assert session.post(node.url + "/api/v1/denials", json=sample_denial(ref=f"MT/DEN/CP/{i}"),
+                            timeout=30).status_code == 201
+
+    def in_the_file() -> int:
+        # immutable=1 reads the database file alone, ignoring the write-ahead log
+        conn = sqlite3.connect(f"file:{node.data_dir / 'cordon.db'}?immutable=1", uri=True)
+        try:
+            return conn.execute("SELECT count(*) FROM denials WHERE ref LIKE 'MT/DEN/CP/%'").fetchone()[0]
+        finally:
+            conn.close()
+
+    deadline = time.monotonic() + 60
+    while in_the_file() < 40:
+        assert time.monotonic() < deadline, in_the_file()
+        time.sleep(0.2)
+    assert "checkpoint failed" not in node.log()
