@@ -72,8 +72,8 @@ def customs():
 @click.option("--destination", required=True, help="Country of destination (ISO 3166-1 alpha-2).")
 @click.option("--office", "customs_office", required=True, help="Customs office reference, e.g. MT000101.")
 @click.option("--declared-at", default=None,
-              help="Date/time of the declaration (default: now). To repeat a check, give the same value again: "
-                   "a repeat with other particulars is refused.")
+              help="Date/time of the declaration (default: now, or for a declaration already checked the time "
+                   "given then, so the same command can be repeated). A repeat with other particulars is refused.")
 @click.option("--parties", "parties_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="JSON file with a list of declared parties (screened against denials).")
 @JSON
@@ -83,9 +83,16 @@ def customs_check(data_dir, number, declaration_ref, line_no, cn_code, quantity,
     from .customs import CustomsDesk
     from .timestamps import to_iso, utc_now
 
+    app = node_app(data_dir)
+    runtime = app.extensions["cordon"]
+    if declared_at is None:
+        # A repeat of the same command (a retry after a timeout) is the same declaration: keep its time.
+        earlier = runtime.db().execute("SELECT declared_at FROM customs_checks WHERE declaration_ref = ? "
+                                       "AND kind = 'check'", [declaration_ref]).fetchone()
+        declared_at = earlier[0] if earlier else to_iso(utc_now())
     body = {"declaration_ref": declaration_ref, "line_no": line_no, "cn_code": cn_code, "quantity": quantity,
             "unit": unit, "destination": destination, "customs_office": customs_office,
-            "declared_at": declared_at or to_iso(utc_now())}
+            "declared_at": declared_at}
     if value is not None:
         body["value"] = value
     if currency is not None:
@@ -95,8 +102,6 @@ def customs_check(data_dir, number, declaration_ref, line_no, cn_code, quantity,
             body["parties"] = json.loads(parties_file.read_text(encoding="utf-8"))
         except ValueError as exc:
             raise click.BadParameter(f"{parties_file} is not JSON ({exc})", param_hint="--parties") from None
-    app = node_app(data_dir)
-    runtime = app.extensions["cordon"]
     try:
         outcome = CustomsDesk(runtime.db(), runtime.node_id, screening=runtime.extension("screening")).check(
             number, body, actor=actor())

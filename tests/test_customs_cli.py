@@ -28,6 +28,12 @@ def test_check_reverse_history_and_mismatches(node_dir, tmp_path):
                    "--destination", "TN", "--office", "MT000101")
     assert accepted.exit_code == 0, accepted.output
     assert "ACCEPTED" in accepted.output and "10 -> 7 pcs" in accepted.output
+    # The same command again (a retry): the stored answer, written off once.
+    repeated = run(node_dir, "check", NUMBER, "--declaration-ref", mrn(1), "--line", 1, "--cn-code", "84581110",
+                   "--quantity", "3", "--unit", "pcs", "--value", "90000", "--currency", "EUR",
+                   "--destination", "TN", "--office", "MT000101")
+    assert repeated.exit_code == 0, repeated.output
+    assert "(repeat: the stored answer)" in repeated.output and "10 -> 7 pcs" in repeated.output
 
     parties = tmp_path / "parties.json"
     parties.write_text(json.dumps([{"role": "consignee", "names": [{"text": "Sfax Industrial Components SARL"}],
