@@ -88,6 +88,7 @@ def prepare(base: Path, ports: list[int]) -> dict:
         report = run_bulk_import(db, rows, lambda chunk: licence_registry.import_many(chunk, actor="demo"))
         for rejection in report.rejected:
             print(f"  {node_id}: sample licence {rejection.line} rejected: {rejection.reason}")
+        licence_registry.expire_due(now=now, actor="demo")
         client, secret = ClientRegistry(db).create("demo", ["read", "publish", "customs", "admin", "coordinator"],
                                                    actor="demo")
         node["client"] = (client.client_id, secret)

@@ -24,6 +24,16 @@ def expire_denials(runtime: NodeRuntime, now: dt.datetime) -> dict:
     return {"expired": len(expired), "uids": expired}
 
 
+def expire_licences(runtime: NodeRuntime, now: dt.datetime) -> dict:
+    """Mark this node's licences whose validity has ended as expired."""
+    from .licences import LicenceRegistry
+
+    expired = LicenceRegistry(runtime.db(), runtime.node_id).expire_due(now=now, actor="job:expire-licences")
+    if expired:
+        log.info("expired %d licence(s) past their validity", len(expired))
+    return {"expired": len(expired), "numbers": expired}
+
+
 def pull_peers(runtime: NodeRuntime, now: dt.datetime) -> dict:
     """Anti-entropy: pull every peer's changes after our cursor (heals anything push missed)."""
     from .exchange import Exchange
@@ -80,6 +90,7 @@ Job = Callable[[NodeRuntime, dt.datetime], dict]
 
 JOBS: dict[str, Job] = {
     "expire-denials": expire_denials,
+    "expire-licences": expire_licences,
     "pull-peers": pull_peers,
     "push-peers": push_peers,
     "purge-nonces": purge_nonces,
@@ -95,6 +106,7 @@ def triggers(settings: Settings) -> dict[str, dict]:
     """When each job runs in ``cordon serve`` (APScheduler trigger arguments)."""
     return {
         "expire-denials": {"trigger": "cron", "hour": 2, "minute": 15},
+        "expire-licences": {"trigger": "cron", "hour": 2, "minute": 20},
         "pull-peers": {"trigger": "interval", "seconds": settings.sync_interval_seconds},
         "purge-nonces": {"trigger": "interval", "minutes": 10},
         **({"poll-members": {"trigger": "interval", "seconds": 60}} if settings.role == "coordinator" else {}),

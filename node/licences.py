@@ -9,6 +9,7 @@ what has already been written off.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 
 import sqlite_utils
@@ -133,6 +134,22 @@ class LicenceRegistry:
             doc = self._bump(current, now, status="exhausted")
             self.audit.append(actor=actor, action="licence.exhausted", target=uid,
                               detail={"number": doc["number"], "version": doc["version"]}, at=now)
+
+    def expire_due(self, *, now: dt.datetime | None = None, actor: str = "scheduler") -> list[str]:
+        """Mark this node's valid or suspended licences whose validity ended before today as expired."""
+        now = now or utc_now()
+        today = now.date().isoformat()
+        with write_transaction(self.db):
+            rows = self.db.execute(
+                "SELECT doc FROM licences WHERE origin = ? AND status IN ('valid', 'suspended') AND valid_to < ?",
+                [self.node_id, today]).fetchall()
+            expired = []
+            for (text,) in rows:
+                doc = self._bump(json.loads(text), now, status="expired")
+                self.audit.append(actor=actor, action="licence.expire", target=doc["uid"],
+                                  detail={"number": doc["number"], "version": doc["version"]}, at=now)
+                expired.append(doc["number"])
+        return expired
 
     # -- reads ------------------------------------------------------------
     def find(self, number: str, origin: str | None = None) -> dict | None:

@@ -246,3 +246,28 @@ def test_scopes_and_audit(app, client, bearer):
     entries = AuditLog(app.extensions["cordon"].db()).entries(limit=100, target=doc["uid"])
     assert [e["action"] for e in entries] == ["licence.create", "licence.read", "licence.suspend"]
     assert "Melita" not in str(entries)
+
+
+def test_the_expiry_job_marks_licences_past_their_validity_as_expired(app, client, bearer):
+    import datetime as dt
+
+    from node.jobs import JOBS
+
+    pub = bearer("publish", "read")
+    for number, valid_to in (("MT/LIC/EXP/1", "2026-03-31"), ("MT/LIC/EXP/2", "2027-12-31")):
+        created = client.post("/api/v1/licences", headers=pub,
+                              json=sample_licence(number, valid_from="2026-01-01", valid_to=valid_to))
+        assert created.status_code == 201, created.get_json()
+    assert client.post("/api/v1/licences/MT/LIC/EXP/2/suspend", json={"reason": "review"},
+                       headers=pub).status_code == 200
+    runtime = app.extensions["cordon"]
+    april = dt.datetime(2026, 4, 1, 2, 20, tzinfo=dt.timezone.utc)
+    assert JOBS["expire-licences"](runtime, april) == {"expired": 1, "numbers": ["MT/LIC/EXP/1"]}
+    first = client.get("/api/v1/licences/MT/LIC/EXP/1", headers=pub).get_json()
+    assert first["status"] == "expired" and first["version"] == 2
+    assert client.get("/api/v1/licences/MT/LIC/EXP/2", headers=pub).get_json()["status"] == "suspended"
+    assert JOBS["expire-licences"](runtime, april)["expired"] == 0  # nothing twice
+    later = dt.datetime(2028, 1, 1, 2, 20, tzinfo=dt.timezone.utc)
+    assert JOBS["expire-licences"](runtime, later)["numbers"] == ["MT/LIC/EXP/2"]  # suspended ones too
+    entries = AuditLog(runtime.db()).entries(limit=100, action="licence.expire")
+    assert {e["detail"]["number"] for e in entries} == {"MT/LIC/EXP/1", "MT/LIC/EXP/2"}
