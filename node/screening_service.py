@@ -17,6 +17,7 @@ import sqlite_utils
 
 from .screening import DEFAULT_THRESHOLD, InvalidQuery, NameForms, Query, ScreeningIndex
 from .errors import ValidationFailed
+from .schemas import country_codes
 
 ACTIVE = "active"
 #: Hits searched for when filtering by origin, before the limit applies.
@@ -61,7 +62,7 @@ def parse_parties(body: dict) -> list[PartyQuery]:
             else:
                 clean.append(" ".join(text.split()))
         country = item.get("country")
-        if country is not None and (not isinstance(country, str) or len(country.strip()) != 2):
+        if country is not None and (not isinstance(country, str) or country.strip().upper() not in country_codes()):
             problems[prefix + "country"] = "must be an ISO 3166-1 alpha-2 code"
         identifiers = item.get("identifiers") or []
         if not isinstance(identifiers, list) or not all(

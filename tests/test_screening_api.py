@@ -65,6 +65,9 @@ def test_batch_and_bad_names(app, client, bearer):
     assert "parties.1.name" in fields and "parties.2.name" in fields
     assert client.post("/api/v1/screen", json={"name": "x" * 400}, headers=read).status_code == 400
     assert client.post("/api/v1/screen", json={"name": "Real Name", "colour": 1}, headers=read).status_code == 400
+    made_up = client.post("/api/v1/screen", json={"name": "Real Name", "country": "QQ"}, headers=read)
+    assert made_up.status_code == 400 and made_up.get_json()["fields"] == {"country": "must be an ISO 3166-1 alpha-2 code"}
+    assert client.post("/api/v1/screen", json={"name": "Real Name", "country": "ru"}, headers=read).status_code == 200
     assert client.post("/api/v1/screen", json={"name": "Real Name"}).status_code == 401
     customs = bearer("customs")
     assert client.post("/api/v1/screen", json={"name": "Real Name"}, headers=customs).status_code == 403
