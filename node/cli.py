@@ -547,7 +547,7 @@ def screen(data_dir, name, country, party_file, live, threshold, include_inactiv
     """Screen a party (or a CSV of parties) against every denial this node can see."""
     from .errors import ValidationFailed
     from .jobs import index_names
-    from .screening_service import ScreeningService, parse_parties
+    from .screening_service import ScreeningService, audit_screening, parse_parties
     from .timestamps import utc_now
 
     if not name and not party_file:
@@ -571,8 +571,10 @@ def screen(data_dir, name, country, party_file, live, threshold, include_inactiv
         from .live_query import LiveQuery
 
         asker = LiveQuery(Exchange(rt))
-        live_answer = asker.ask(parties, threshold=threshold)
+        live_answer = asker.ask(parties, threshold=threshold, actor=actor())
         asker.stop()
+    if parties:
+        audit_screening(rt.db(), actor(), parties, results, live_answer is not None)
     if as_json:
         click.echo(json.dumps({"results": [{"query": p.names, "hits": h} for p, h in zip(parties, results)],
                                "rejected": [{"line": line, "reason": r} for line, r in bad], "live": live_answer},

@@ -106,7 +106,8 @@ class LiveQuery:
         self.exchange = exchange
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="cordon-query")
 
-    def ask(self, parties: list[PartyQuery], *, threshold: float | None = None, timeout: float | None = None) -> dict:
+    def ask(self, parties: list[PartyQuery], *, threshold: float | None = None, timeout: float | None = None,
+            actor: str = "live-query") -> dict:
         started = time.monotonic()
         runtime = self.exchange.runtime
         timeout = timeout or runtime.settings.peer_timeout_seconds
@@ -136,7 +137,7 @@ class LiveQuery:
         db = runtime.db()
         digest = hashlib.sha256(json.dumps([p.names for p in parties], ensure_ascii=False).encode()).hexdigest()
         with write_transaction(db):
-            AuditLog(db).append(actor="live-query", action="query.ask", detail={
+            AuditLog(db).append(actor=actor, action="query.ask", detail={
                 "peers": sorted(futures.values()), "answered": sorted(answered), "timed_out": timed_out,
                 "refused": sorted(refused), "query_sha256": digest[:16],
                 "hits": {p: sum(len(a["hits"]) for a in v) for p, v in answered.items()}})

@@ -86,6 +86,16 @@ def test_cli_file_reports_bad_rows_and_screens_good_ones(tmp_path, node_dir, app
     assert "MT/DEN/S/4" in result.stdout
     assert "line 4: Unrelated Shipping SA (GR): no hit" in result.stdout
     assert "line 3: not screened" in result.stderr
+    from node.audit import AuditLog
+    from node.runtime import NodeRuntime
+
+    runtime = NodeRuntime(node_dir)
+    try:
+        entry = AuditLog(runtime.db()).entries(limit=10, action="screen")[-1]
+    finally:
+        runtime.close()
+    assert entry["actor"].startswith("cli:") and entry["detail"]["parties"] == 2 and entry["detail"]["hits"] == 1
+    assert "Kamran" not in str(entry)
 
 
 def test_forms_of_an_older_normalisation_stay_searchable_and_are_recomputed(app, client, bearer):

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 from flask import current_app, g, jsonify
 from marshmallow import Schema, fields
 
-from ..audit import AuditLog
-from ..database import write_transaction
 from ..errors import ValidationFailed
 from ..oauth import READ_SCOPES
 from ..party_names import pending
-from ..screening_service import parse_parties
+from ..screening_service import audit_screening, parse_parties
 from .catalogue import ApiCatalogue, json_body
 
 
@@ -80,13 +75,9 @@ def register(catalogue: ApiCatalogue):
             "pending_names": pending(db),
         }
         if option(body, "live", bool, False):
-            answer["live"] = current_app.extensions["cordon_live_query"].ask(parties, threshold=threshold)
-        digest = hashlib.sha256(json.dumps([p.names for p in parties], ensure_ascii=False).encode()).hexdigest()
-        with write_transaction(db):
-            AuditLog(db).append(actor=g.actor, action="screen", detail={
-                "parties": len(parties), "hits": sum(len(h) for h in results), "query_sha256": digest[:16],
-                "hit_uids": sorted({hit["uid"] for hits in results for hit in hits})[:50],
-                "live": bool(answer.get("live"))})
+            answer["live"] = current_app.extensions["cordon_live_query"].ask(parties, threshold=threshold,
+                                                                             actor=g.actor)
+        audit_screening(db, g.actor, parties, results, bool(answer.get("live")))
         return jsonify(answer)
 
     return api.blueprint

@@ -4,17 +4,12 @@ live, showing which answered, timed out, refused or could not be reached."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 from flask import current_app, render_template, request
 
-from ..audit import AuditLog
-from ..database import write_transaction
 from ..errors import ValidationFailed
 from ..party_names import pending
 from ..screening import DEFAULT_THRESHOLD
-from ..screening_service import parse_parties
+from ..screening_service import audit_screening, parse_parties
 from . import access
 
 HITS_PER_PARTY = 10
@@ -86,12 +81,9 @@ def register(pages) -> None:
             return render_template("ui/screen.html", title="Screening", values=values,
                                    errors={form_key(k): v for k, v in exc.fields.items()}, result=None,
                                    default_threshold=DEFAULT_THRESHOLD), 400
-        live = current_app.extensions["cordon_live_query"].ask(parties, threshold=threshold) if values["live"] else None
-        digest = hashlib.sha256(json.dumps([p.names for p in parties], ensure_ascii=False).encode()).hexdigest()
-        with write_transaction(db):
-            AuditLog(db).append(actor=access.actor(), action="screen", detail={
-                "parties": 1, "hits": len(hits), "query_sha256": digest[:16],
-                "hit_uids": sorted({hit["uid"] for hit in hits})[:50], "live": bool(live)})
+        live = (current_app.extensions["cordon_live_query"].ask(parties, threshold=threshold, actor=access.actor())
+                if values["live"] else None)
+        audit_screening(db, access.actor(), parties, [hits], bool(live))
         result = {"hits": hits, "threshold": threshold if threshold is not None else DEFAULT_THRESHOLD,
                   "pending": pending(db), "live": live_rows(live) if live else None,
                   "elapsed_ms": live.get("elapsed_ms") if live else None, "own": runtime.node_id}
