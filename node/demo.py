@@ -106,7 +106,7 @@ def start(info: dict) -> dict[str, subprocess.Popen]:
         procs[node_id] = subprocess.Popen(
             [sys.executable, "-m", "node.cli", "serve", "--data-dir", str(node["dir"])],
             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
-    print("Starting the three nodes (each loads its name data for screening first: 10-30 s) ...", flush=True)
+    print("Starting the three nodes (each first loads its name data for screening: up to a minute) ...", flush=True)
     deadline = time.monotonic() + 240
     for node_id, node in info.items():
         url = f"http://127.0.0.1:{node['port']}"
