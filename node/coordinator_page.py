@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 
-from flask import Blueprint, current_app, g, render_template, session
+from flask import Blueprint, current_app, g, render_template, request, session
 
 from .federation_overview import overview
 from .health_printout import duration, moment
@@ -44,6 +44,12 @@ def coordinator_access(view):
         if user and user["role"] == PAGE_ROLE:
             g.actor = "user:" + str(user.get("name", ""))
             return view(*args, **kwargs)
+        if user and "Authorization" not in request.headers:
+            from .web.access import refusal
+
+            return refusal(403, "Not allowed for your role",
+                           f"Your role ({user['role']}) cannot see the federation dashboard; it needs the "
+                           f"{PAGE_ROLE} role.")
         return guarded(*args, **kwargs)
 
     return wrapped

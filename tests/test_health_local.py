@@ -195,7 +195,9 @@ def test_dashboard_needs_the_coordinator_scope_or_a_coordinator_session(coordina
     assert '<html lang="en">' in html and "<caption>" in html and "<script" not in html
     with client.session_transaction() as session:
         session["user"] = {"name": "officer", "role": "read"}
-    assert client.get("/coordinator").status_code == 401
+    refused = client.get("/coordinator")
+    assert refused.status_code == 403 and refused.mimetype == "text/html"
+    assert "Your role (read) cannot see the federation dashboard" in refused.get_data(as_text=True)
     with client.session_transaction() as session:
         session["user"] = {"name": "watcher", "role": "coordinator"}
     assert client.get("/coordinator").status_code == 200
