@@ -4,7 +4,7 @@ The commands act on the data directory like every ``cordon`` command, and
 send what the other side must learn at once (a peer that is down gets it
 later from the ``deliver-consultations`` job)::
 
-    cordon consult open --denial UID --transaction tx.json [--days 30] [--text "..."]
+    cordon consult open --denial UID|REF --transaction tx.json [--days 30] [--text "..."]
     cordon consult open --licence MT/LIC/2026/0001        # from the licence's undercut flag
     cordon consult list [--status open] [--direction inbox] [--overdue]
     cordon consult show UID
@@ -74,10 +74,19 @@ def consult():
     os.umask(0o077)
 
 
+def denial_uid(rt, value: str) -> str:
+    """A denial's uid as given, or looked up by its national reference among the denials this node holds."""
+    rows = rt.db().execute("SELECT uid FROM denials WHERE ref = ?", [value]).fetchall()
+    if len(rows) > 1:
+        fail(f"--denial {value}: several denials have that reference; give the uid")
+    return rows[0][0] if rows else value
+
+
 @consult.command("open")
 @DATA_DIR
 @click.option("--denial", "denials", multiple=True,
-              help="uid of the consulted state's denial, not its reference (repeatable).")
+              help="the consulted state's denial: its uid, or its reference if this node holds it "
+                   "(repeatable).")
 @click.option("--consulted-state", default=None, help="Node id of the denying state, if this node does not hold "
                                                        "the denial (a live-query hit).")
 @click.option("--transaction", "transaction_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -100,7 +109,7 @@ def consult_open(data_dir, denials, consulted_state, transaction_file, licence_n
     else:
         fail("give --transaction FILE, or --licence NUMBER of a flagged licence")
     if denials:
-        body["denial_uids"] = list(denials)
+        body["denial_uids"] = [denial_uid(rt, value) for value in denials]
     if consulted_state:
         body["consulted_state"] = consulted_state.upper()
     if licence_number:

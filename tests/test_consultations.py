@@ -434,6 +434,12 @@ def test_the_consult_command_group(mt, node_dir, client, pub, tn_denial):
     late = run("reply", uid, "--position", "info", "--text", "late")
     assert late.exit_code == 1 and f"consultation {uid} is closed" in late.output
     assert run("open", "--denial", tn_denial["uid"]).exit_code == 1
+    tx = node_dir.parent / "transaction.json"
+    tx.write_text(json.dumps(transaction()), encoding="utf-8")
+    by_ref = run("open", "--denial", tn_denial["ref"], "--transaction", str(tx))  # the reference users know
+    assert by_ref.exit_code == 0, by_ref.output
+    second = client.get(f"/api/v1/consultations/{by_ref.output.split()[2]}", headers=pub).get_json()
+    assert second["denial_uids"] == [tn_denial["uid"]]
 
 
 def test_names_still_being_indexed_are_caught_by_the_job(mt, client, pub, tn_denial):
