@@ -24,7 +24,7 @@ from typing import Callable, Iterator
 
 from .database import write_transaction
 from .errors import NodeError
-from .schemas import ROLES
+from .schemas import ROLES, DenialInput
 
 BATCH = 500
 LIST_SEP = ";"
@@ -87,6 +87,11 @@ def read_rows(path: Path, kind: str) -> Iterator[tuple[int, dict | RowError]]:
                     yield number, exc
         else:
             reader = csv.DictReader(handle, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+            if kind == "denial":
+                unknown = sorted({(c or "").strip() for c in reader.fieldnames or ()} - denial_columns() - {""})
+                if unknown:
+                    raise RowError(f"{path.name}: the header names column(s) a denial does not have: "
+                                   f"{', '.join(unknown)} (docs/import.md lists the columns)")
             parse = denial_from_csv if kind == "denial" else licence_line_from_csv
             for row in reader:
                 number = reader.line_num
@@ -142,6 +147,16 @@ def party_from_columns(row: dict, role: str) -> dict | None:
     if identifiers:
         party["identifiers"] = pairs(identifiers, ":", "scheme", "value")
     return party
+
+
+PARTY_COLUMN_SUFFIXES = ("name", "aliases", "country", "address", "identifiers")
+
+
+def denial_columns() -> set[str]:
+    """Every column a denial CSV may have: the denial's fields, ``parties`` (JSON), and per role
+    ``<role>_name``, ``_aliases``, ``_country``, ``_address`` and ``_identifiers``."""
+    return ({*DenialInput().fields, "parties"}
+            | {f"{role}_{suffix}" for role in ROLES for suffix in PARTY_COLUMN_SUFFIXES})
 
 
 def denial_from_csv(row: dict) -> dict:

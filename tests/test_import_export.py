@@ -121,6 +121,19 @@ def test_bad_csv_rows(node_dir, tmp_path):
     assert "line 4: more cells than header columns" in result.stderr
 
 
+def test_a_csv_with_a_wrong_header_is_refused_once_and_nothing_is_imported(node_dir, tmp_path):
+    path = tmp_path / "parties.csv"
+    path.write_text("name,aliases,country\nKamran Aerotech,,PK\nOrion Dual Systems,,AE\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["denials", "import", str(path), "--data-dir", str(node_dir)])
+    assert result.exit_code == 1
+    assert result.output.count("the header names column(s) a denial does not have: aliases, country, name") == 1
+    db = connect(node_dir / DB_NAME)
+    try:
+        assert db.execute("SELECT count(*) FROM denials").fetchone()[0] == 0
+    finally:
+        db.conn.close()
+
+
 def test_reimport_creates_no_duplicates_and_a_changed_row_is_a_new_version(node_dir, tmp_path):
     items = [sample_denial(ref=f"MT/DEN/2026/{i:04d}") for i in range(1, 4)]
     path = write_jsonl(tmp_path / "d.jsonl", items)
