@@ -443,6 +443,8 @@ def policy_explain(data_dir, ref, peer, policy_file):
     chosen = load_policy(policy_file) if policy_file else rt.policies.current()
     result = chosen.explain(json.loads(row[0]), "denial", peer.upper())
     click.echo(f"policy {result['policy']['source']} ({result['policy']['digest'][:19]})")
+    if not rt.db().execute("SELECT 1 FROM peers WHERE node_id = ?", [peer.upper()]).fetchone():
+        click.echo(f"note: {peer.upper()} is not a peer of this node; shown as the policy would treat it")
     click.echo(f"peer {result['peer']} is in groups: {', '.join(result['peer_groups']) or '(none)'}")
     for rule in result["rules"]:
         mark = "MATCH" if rule["matched"] else "     "
@@ -497,7 +499,9 @@ def disclosures(data_dir, peer, ref, limit):
     args.append(limit)
     rows = rt.db().execute(sql, args).fetchall()
     if not rows:
-        click.echo(f"nothing was disclosed to {peer.upper()}" + (f" about {ref}" if ref else ""))
+        known = rt.db().execute("SELECT 1 FROM peers WHERE node_id = ?", [peer.upper()]).fetchone()
+        click.echo(f"nothing was disclosed to {peer.upper()}" + (f" about {ref}" if ref else "")
+                   + ("" if known else f" ({peer.upper()} is not a peer of this node)"))
     for at, channel, kind, uid, reference, version, vhash in rows:
         click.echo(f"{at}  {channel:5} {kind:9} {reference or uid:22} v{version}  view {vhash[:12]}")
 
