@@ -200,6 +200,8 @@ def denials_export(data_dir, output, origin, all_origins):
     from .database import write_transaction
     from .importer import export_jsonl
 
+    if origin and all_origins:
+        fail("give --origin or --all-origins, not both")
     rt = runtime_for(data_dir)
     db = rt.db()
     if all_origins:

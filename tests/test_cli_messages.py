@@ -1,4 +1,4 @@
-"""``cordon policy explain`` and ``cordon disclosures`` on a real data directory (click's runner, no server)."""
+"""What the CLI tells a person about unknown peers and conflicting options (real data directory, click's runner)."""
 
 from __future__ import annotations
 
@@ -29,3 +29,8 @@ def test_explain_and_disclosures_say_when_a_peer_is_unknown(node_dir):
     assert ledger.output.strip() == "nothing was disclosed to ZZ (ZZ is not a peer of this node)"
     missing = run(node_dir, "policy", "explain", "--record", "MT/DEN/2026/9999", "--peer", "ZZ")
     assert missing.exit_code != 0 and "no denial of this node" in missing.output
+
+
+def test_export_refuses_an_origin_together_with_all_origins(node_dir):
+    both = run(node_dir, "denials", "export", "--origin", "DE", "--all-origins")
+    assert both.exit_code == 1 and "give --origin or --all-origins, not both" in both.output
