@@ -8,19 +8,15 @@ answers 401 / 403 with no detail, and is logged and counted.
 
 from __future__ import annotations
 
-import logging
 
 from flask import current_app, jsonify, request
 
 from .. import live_query
 from ..consultation_intake import ConsultationIntake
 from ..exchange import request_body
-from ..error_responses import error_response
-from ..inbound import PeerRequestRefused, record_refusal
+from ..inbound import PeerRequestRefused
 from ..timestamps import utc_now
-from .federation_routes import authenticated_peer
-
-log = logging.getLogger("cordon.federation")
+from .federation_routes import authenticated_peer, refused_response
 
 
 def runtime():
@@ -69,14 +65,6 @@ def blueprint(catalogue):
         peer, body = received()
         return sealed(peer, intake().receive_withdraw(peer, uid, body, utc_now()))
 
-    @api.blueprint.errorhandler(PeerRequestRefused)
-    def refused(exc: PeerRequestRefused):
-        rt = runtime()
-        log.warning("refused %s %s from %s: %s", request.method, request.path, exc.peer or "unknown", exc.code)
-        record_refusal(rt.db(), exc.code, request.path, exc.peer, utc_now())
-        counter = current_app.extensions.get("cordon_metrics")
-        if counter is not None:
-            counter.refusal(exc.code)
-        return error_response(exc.status, "refused", "the request was refused")
+    api.blueprint.register_error_handler(PeerRequestRefused, refused_response)
 
     return api.blueprint

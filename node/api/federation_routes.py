@@ -41,6 +41,16 @@ def signed_url() -> str:
     return url
 
 
+def refused_response(exc: PeerRequestRefused):
+    """The one answer to a refused peer request: logged, recorded and counted here, no detail to the peer."""
+    log.warning("refused %s %s from %s: %s", request.method, request.path, exc.peer or "unknown", exc.code)
+    record_refusal(current_app.extensions["cordon"].db(), exc.code, request.path, exc.peer, utc_now())
+    counter = current_app.extensions.get("cordon_metrics")
+    if counter is not None:
+        counter.refusal(exc.code)
+    return error_response(exc.status, "refused", "the request was refused")
+
+
 def authenticated_peer() -> str:
     rt = runtime()
     return authenticate(rt.db(), rt.trust(), node_id=rt.node_id, method=request.method, url=signed_url(),
@@ -102,14 +112,6 @@ def blueprint(catalogue) -> Blueprint:
         answer = live_query.answer_query(rt, peer, body, utc_now())
         return jsonify(live_query.seal_answer(rt, peer, answer))
 
-    @api.blueprint.errorhandler(PeerRequestRefused)
-    def refused(exc: PeerRequestRefused):
-        rt = runtime()
-        log.warning("refused %s %s from %s: %s", request.method, request.path, exc.peer or "unknown", exc.code)
-        record_refusal(rt.db(), exc.code, request.path, exc.peer, utc_now())
-        counter = current_app.extensions.get("cordon_metrics")
-        if counter is not None:
-            counter.refusal(exc.code)
-        return error_response(exc.status, "refused", "the request was refused")
+    api.blueprint.register_error_handler(PeerRequestRefused, refused_response)
 
     return api.blueprint

@@ -11,22 +11,18 @@
 from __future__ import annotations
 
 import json
-import logging
 
 from flask import current_app, jsonify, request
 from marshmallow import Schema, fields
 
 from federation.batch import seal_json
 
-from ..error_responses import error_response
 from ..exchange import request_body
 from ..federation_overview import overview
 from ..health_report import node_health
-from ..inbound import PeerRequestRefused, record_refusal
+from ..inbound import PeerRequestRefused
 from ..timestamps import utc_now
-from .federation_routes import authenticated_peer
-
-log = logging.getLogger("cordon.federation")
+from .federation_routes import authenticated_peer, refused_response
 
 
 class FederationHealth(Schema):
@@ -66,15 +62,7 @@ def peer_blueprint(catalogue):
         envelope = seal_json(current_app.extensions["cordon_exchange"].sender(), peer.recipient(), report)
         return current_app.response_class(json.dumps(envelope), mimetype="application/json")
 
-    @api.blueprint.errorhandler(PeerRequestRefused)
-    def refused(exc: PeerRequestRefused):
-        rt = runtime()
-        log.warning("refused %s %s from %s: %s", request.method, request.path, exc.peer or "unknown", exc.code)
-        record_refusal(rt.db(), exc.code, request.path, exc.peer, utc_now())
-        counter = current_app.extensions.get("cordon_metrics")
-        if counter is not None:
-            counter.refusal(exc.code)
-        return error_response(exc.status, "refused", "the request was refused")
+    api.blueprint.register_error_handler(PeerRequestRefused, refused_response)
 
     return api.blueprint
 

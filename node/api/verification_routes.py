@@ -7,18 +7,14 @@ number the policy withholds from that peer get the same 403 refusal.
 
 from __future__ import annotations
 
-import logging
 
 from flask import current_app, jsonify, request
 
-from ..error_responses import error_response
 from ..exchange import request_body
-from ..inbound import PeerRequestRefused, record_refusal
+from ..inbound import PeerRequestRefused
 from ..licence_verification import LicenceVerifier
 from ..timestamps import utc_now
-from .federation_routes import authenticated_peer
-
-log = logging.getLogger("cordon.federation")
+from .federation_routes import authenticated_peer, refused_response
 
 
 def register(catalogue):
@@ -32,14 +28,6 @@ def register(catalogue):
         envelope = request_body(request.get_data(cache=True))
         return jsonify(LicenceVerifier(runtime).answer(peer, envelope, utc_now()))
 
-    @api.blueprint.errorhandler(PeerRequestRefused)
-    def refused(exc: PeerRequestRefused):
-        runtime = current_app.extensions["cordon"]
-        log.warning("refused %s %s from %s: %s", request.method, request.path, exc.peer or "unknown", exc.code)
-        record_refusal(runtime.db(), exc.code, request.path, exc.peer, utc_now())
-        counter = current_app.extensions.get("cordon_metrics")
-        if counter is not None:
-            counter.refusal(exc.code)
-        return error_response(exc.status, "refused", "the request was refused")
+    api.blueprint.register_error_handler(PeerRequestRefused, refused_response)
 
     return api.blueprint
