@@ -59,8 +59,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 import requests  # noqa: E402
+from federation_support import share_policy  # noqa: E402
 from policy_decision import build_policy_text  # noqa: E402
 
 from federation.batch import sign_item, verify_item  # noqa: E402
@@ -75,33 +77,6 @@ from policies import parse_policy  # noqa: E402
 
 POLICY_SEED = 7  # the seed bench/policy_decision.py uses by default
 QUIET = {"sync_interval_seconds": 86_400, "push_interval_seconds": 3_600}
-
-
-def share_policy(members) -> str:
-    """Share every denial with ``members``, exporter withheld; accept denials from them."""
-    listed = ", ".join(f'"{member}"' for member in members)
-    return f"""version: 1
-description: sync benchmark, every denial shared among the members without the exporter
-groups:
-  bench:
-    members: [{listed}]
-views:
-  no-exporter:
-    redact: []
-    redact_roles: [exporter]
-rules:
-  - name: share-denials
-    match:
-      record_type: denial
-      peer_group: bench
-    action: share
-    view: no-exporter
-inbound:
-  - name: denials-in
-    peer_group: bench
-    record_types: denial
-    max_bytes: 262144
-"""
 
 
 def realistic_policy_text() -> str:

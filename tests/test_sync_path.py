@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nacl.public import PrivateKey
 from nacl.signing import SigningKey
+from federation_support import share_policy
 from wire_records import typical_denial
 
 from federation.batch import Sender, encode_item, sign_item, verify_item
@@ -91,27 +92,6 @@ def test_view_hash_is_the_hash_of_the_signed_view():
 
 # -- the real classes, two data directories, no HTTP ------------------------------------------
 
-SHARE_POLICY = """version: 1
-groups:
-  pair:
-    members: ["MT", "DE"]
-views:
-  no-exporter:
-    redact: []
-    redact_roles: [exporter]
-rules:
-  - name: share-denials
-    match:
-      record_type: denial
-      peer_group: pair
-    action: share
-    view: no-exporter
-inbound:
-  - name: denials-in
-    peer_group: pair
-    record_types: denial
-    max_bytes: 262144
-"""
 
 
 @pytest.fixture
@@ -126,7 +106,7 @@ def pair(tmp_path):
     for port, node_id in enumerate(("MT", "DE"), start=8801):
         data_dir = tmp_path / node_id.lower()
         initialise(data_dir, Settings(node_id=node_id, name=node_id, base_url=f"http://127.0.0.1:{port}"), NOW)
-        (data_dir / "policy.yaml").write_text(SHARE_POLICY, encoding="utf-8")
+        (data_dir / "policy.yaml").write_text(share_policy(["MT", "DE"]), encoding="utf-8")
         runtimes[node_id] = NodeRuntime(data_dir)
     for adder, other in (("MT", "DE"), ("DE", "MT")):
         signed = runtimes[other].keyring.signed_identity()
