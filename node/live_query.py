@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
-import hashlib
 import json
 import logging
 import time
@@ -28,7 +27,7 @@ from .audit import AuditLog
 from .database import write_transaction
 from .inbound import PeerRequestRefused
 from .outbound import view_hash
-from .screening_service import ORIGIN_POOL, PartyQuery, parse_parties
+from .screening_service import ORIGIN_POOL, PartyQuery, names_digest, parse_parties
 from .timestamps import to_iso
 
 log = logging.getLogger("cordon.live_query")
@@ -135,11 +134,10 @@ class LiveQuery:
         result = {"answered": answered, "timed_out": timed_out, "refused": sorted(refused),
                   "unreachable": sorted(unreachable), "elapsed_ms": round((time.monotonic() - started) * 1000, 1)}
         db = runtime.db()
-        digest = hashlib.sha256(json.dumps([p.names for p in parties], ensure_ascii=False).encode()).hexdigest()
         with write_transaction(db):
             AuditLog(db).append(actor=actor, action="query.ask", detail={
                 "peers": sorted(futures.values()), "answered": sorted(answered), "timed_out": timed_out,
-                "refused": sorted(refused), "query_sha256": digest[:16],
+                "refused": sorted(refused), "query_sha256": names_digest(parties),
                 "hits": {p: sum(len(a["hits"]) for a in v) for p, v in answered.items()}})
         return result
 

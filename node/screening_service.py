@@ -217,14 +217,18 @@ def screen_parties_of(service: ScreeningService, parties: list[dict], *, thresho
     return [hit for hits in results for hit in hits]
 
 
+def names_digest(parties: list[PartyQuery]) -> str:
+    """What audit entries keep of the names screened: a short digest, never the names."""
+    return hashlib.sha256(json.dumps([p.names for p in parties], ensure_ascii=False).encode()).hexdigest()[:16]
+
+
 def audit_screening(db: sqlite_utils.Database, actor: str, parties: list[PartyQuery], results: list[list[dict]],
                     live: bool) -> None:
     """Audit one screening (API, web page or CLI): counts, hit uids and a digest of the names, never the names."""
     from .audit import AuditLog
     from .database import write_transaction
 
-    digest = hashlib.sha256(json.dumps([p.names for p in parties], ensure_ascii=False).encode()).hexdigest()
     with write_transaction(db):
         AuditLog(db).append(actor=actor, action="screen", detail={
-            "parties": len(parties), "hits": sum(len(h) for h in results), "query_sha256": digest[:16],
+            "parties": len(parties), "hits": sum(len(h) for h in results), "query_sha256": names_digest(parties),
             "hit_uids": sorted({hit["uid"] for hits in results for hit in hits})[:50], "live": live})
