@@ -222,6 +222,8 @@ def show(info: dict, procs: dict) -> bool:
         time.sleep(0.5)
     for node_id, by_origin in table.items():
         print(f"   {node_id} holds " + ", ".join(f"{origin}: {n}" for origin, n in sorted(by_origin.items())))
+    print("   (each node receives what the others' sharing policy lets it see: "
+          "policies/examples/mediterranean-demo.yaml)")
     mt = info["MT"]
     print()
     print("Web pages: sign in at <node URL>/ui/login as officer, analyst, customs or admin, "
