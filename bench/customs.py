@@ -17,7 +17,11 @@ and the book-keeping verdict. Each run waits until the node has finished its
 start-up work (the screening warm-up runs in the background) before measuring.
 
     .venv/bin/python bench/customs.py [--clients 8] [--seconds 10] [--runs 3] [--repeats 0.05] [--parties]
-                                      [--server-threads N]
+                                      [--server-threads N] [--workers 1 2]
+
+``--workers 1 2`` runs each number of serving processes (the node's
+``server_workers`` setting) in turn, run by run, and prints the median of each
+and their ratio; server CPU then counts every serving process.
 """
 
 from __future__ import annotations
@@ -62,10 +66,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def prepare(root: Path, server_threads: int | None = None) -> tuple[Path, int, str, str]:
+def prepare(root: Path, server_threads: int | None = None, workers: int = 1) -> tuple[Path, int, str, str]:
     port = free_port()
     data_dir = root / "mt"
     extra = {"server_threads": server_threads} if server_threads else {}
+    extra["server_workers"] = workers
     initialise(data_dir, Settings(node_id="MT", name="Malta", base_url=f"http://127.0.0.1:{port}", **extra),
                dt.datetime.now(dt.timezone.utc))
     runtime = NodeRuntime(data_dir)
@@ -105,6 +110,25 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def serving_pids(pid: int) -> list[int]:
+    """The node's serving processes: ``pid`` and the worker processes it started (not its name indexer)."""
+    found = [pid]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == pid and b"node.worker_pool" in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def serving_cpu(pids: list[int]) -> float:
+    return sum(cpu_seconds(pid) for pid in pids)
 
 
 def settle(pid: int, *, busy: float = 0.1, window: float = 0.5, limit: float = 60.0) -> None:
@@ -185,13 +209,20 @@ class Worker(threading.Thread):
         conn.close()
 
 
-def one_run(clients: int, seconds: float, repeats: float, parties: bool, server_threads: int | None = None) -> dict:
+def one_run(clients: int, seconds: float, repeats: float, parties: bool, server_threads: int | None = None,
+            workers: int = 1) -> dict:
     with tempfile.TemporaryDirectory(prefix="cordon-bench-customs-") as tmp:
         root = Path(tmp)
-        data_dir, port, client_id, secret = prepare(root, server_threads)
+        data_dir, port, client_id, secret = prepare(root, server_threads, workers)
         proc = start_server(data_dir, port, root / "serve.log")
         try:
-            settle(proc.pid)
+            pids = [proc.pid]
+            deadline = time.monotonic() + 60
+            while len(pids) < workers and time.monotonic() < deadline:
+                time.sleep(0.2)
+                pids = serving_pids(proc.pid)
+            for pid in pids:
+                settle(pid)
             bearer = token(port, client_id, secret)
             warm = Worker(99, port, bearer, time.monotonic() + 1.0, 0.0, parties, threading.Barrier(1))
             warm.run()
@@ -200,7 +231,7 @@ def one_run(clients: int, seconds: float, repeats: float, parties: bool, server_
             workers = [Worker(i, port, bearer, stop_at, repeats, parties, barrier) for i in range(clients)]
             for worker in workers:
                 worker.start()
-            server_cpu = cpu_seconds(proc.pid)
+            server_cpu = serving_cpu(pids)
             client_cpu = time.process_time()
             barrier.wait()
             began = time.monotonic()
@@ -211,7 +242,7 @@ def one_run(clients: int, seconds: float, repeats: float, parties: bool, server_
             for worker in workers:
                 worker.join()
             elapsed = time.monotonic() - began
-            server_cpu = cpu_seconds(proc.pid) - server_cpu
+            server_cpu = serving_cpu(pids) - server_cpu
             client_cpu = time.process_time() - client_cpu
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -243,6 +274,7 @@ def one_run(clients: int, seconds: float, repeats: float, parties: bool, server_
         "client_cpu_ms_per_check": round(1000 * client_cpu / max(total, 1), 2),
         "load_average": round(statistics.mean(loads), 1) if loads else float("nan"),
         "errors": sum(len(w.errors) for w in workers + [warm]), "books_ok": all(books.values()), "books": books,
+        "serving_processes": len(pids),
     }
 
 
@@ -251,6 +283,17 @@ def percentile(sorted_values: list[float], pct: float) -> float:
         return float("nan")
     index = min(len(sorted_values) - 1, max(0, round(pct / 100 * len(sorted_values)) - 1))
     return sorted_values[index]
+
+
+def summary(runs: list[dict]) -> str:
+    return (f"{statistics.median(r['checks_per_second'] for r in runs)} checks/s, "
+            f"p50 {statistics.median(r['p50_ms'] for r in runs)} ms, "
+            f"p95 {statistics.median(r['p95_ms'] for r in runs)} ms, "
+            f"p99 {statistics.median(r['p99_ms'] for r in runs)} ms, "
+            f"server CPU {statistics.median(r['server_cpu_ms_per_check'] for r in runs)} ms/check, "
+            f"client CPU {statistics.median(r['client_cpu_ms_per_check'] for r in runs)} ms/check, "
+            f"load {statistics.median(r['load_average'] for r in runs)}; "
+            f"books {'ok in every run' if all(r['books_ok'] for r in runs) else 'WRONG'}")
 
 
 def main() -> None:
@@ -262,28 +305,31 @@ def main() -> None:
     parser.add_argument("--parties", action="store_true", help="declare one party per check (screened)")
     parser.add_argument("--server-threads", type=int, default=None,
                         help="the node's server_threads setting (default: the setting's default)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1],
+                        help="the node's server_workers setting; several values are run in turn")
     args = parser.parse_args()
-    runs = []
+    runs: dict[int, list[dict]] = {w: [] for w in args.workers}
     for number in range(1, args.runs + 1):
-        result = one_run(args.clients, args.seconds, args.repeats, args.parties, args.server_threads)
-        runs.append(result)
-        print(f"run {number}: {result['checks']} checks ({result['repeats']} repeats) in {result['seconds']} s: "
-              f"{result['checks_per_second']}/s, p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms, "
-              f"p99 {result['p99_ms']} ms, server CPU {result['server_cpu_ms_per_check']} ms/check, "
-              f"client CPU {result['client_cpu_ms_per_check']} ms/check, "
-              f"load {result['load_average']}, errors {result['errors']}, "
-              f"books {'ok' if result['books_ok'] else 'WRONG'}"
-              + ("" if result["books_ok"] else f" {result['books']}"), flush=True)
-    print(f"median of {len(runs)} runs with {args.clients} clients"
-          f"{' (one party screened per check)' if args.parties else ''}: "
-          f"{statistics.median(r['checks_per_second'] for r in runs)} checks/s, "
-          f"p50 {statistics.median(r['p50_ms'] for r in runs)} ms, "
-          f"p95 {statistics.median(r['p95_ms'] for r in runs)} ms, "
-          f"server CPU {statistics.median(r['server_cpu_ms_per_check'] for r in runs)} ms/check, "
-          f"client CPU {statistics.median(r['client_cpu_ms_per_check'] for r in runs)} ms/check, "
-          f"load {statistics.median(r['load_average'] for r in runs)}; "
-          f"books {'ok in every run' if all(r['books_ok'] for r in runs) else 'WRONG'}")
-    if not all(r["books_ok"] for r in runs):
+        for workers in args.workers:
+            result = one_run(args.clients, args.seconds, args.repeats, args.parties, args.server_threads, workers)
+            runs[workers].append(result)
+            print(f"run {number}, {workers} serving process(es): {result['checks']} checks "
+                  f"({result['repeats']} repeats) in {result['seconds']} s: "
+                  f"{result['checks_per_second']}/s, p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms, "
+                  f"p99 {result['p99_ms']} ms, server CPU {result['server_cpu_ms_per_check']} ms/check, "
+                  f"client CPU {result['client_cpu_ms_per_check']} ms/check, "
+                  f"load {result['load_average']}, errors {result['errors']}, "
+                  f"books {'ok' if result['books_ok'] else 'WRONG'}"
+                  + ("" if result["books_ok"] else f" {result['books']}"), flush=True)
+    for workers, results in runs.items():
+        print(f"median of {len(results)} runs with {args.clients} clients, {workers} serving process(es)"
+              f"{' (one party screened per check)' if args.parties else ''}: {summary(results)}")
+    if len(args.workers) > 1:
+        base = statistics.median(r["checks_per_second"] for r in runs[args.workers[0]])
+        for workers in args.workers[1:]:
+            other = statistics.median(r["checks_per_second"] for r in runs[workers])
+            print(f"checks/s with {workers} serving processes / with {args.workers[0]}: {other / base:.2f}")
+    if not all(r["books_ok"] for results in runs.values() for r in results):
         sys.exit(1)
 
 

@@ -72,9 +72,11 @@ def create_app(data_dir: str | Path, settings: Settings | None = None) -> Flask:
     app.extensions["cordon_events"].subscribe(indexer.wake)
     screening = ScreeningService(runtime)
     runtime.extensions["screening"] = screening
-    app.extensions["cordon_workers"] = [worker.start, indexer.start,
-                                        lambda: threading.Thread(target=screening.warm, daemon=True).start()]
+    # Started by the first serving process only (see worker_pool); every serving process warms its index.
+    app.extensions["cordon_workers"] = [worker.start, indexer.start]
     app.extensions["cordon_stoppers"] = [worker.stop, indexer.stop]
+    app.extensions["cordon_wakers"] = [worker.wake, indexer.wake]
+    app.extensions["cordon_warm"] = lambda: threading.Thread(target=screening.warm, daemon=True).start()
     runtime.extensions["exchange"] = exchange
     from . import web
 

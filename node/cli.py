@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -80,13 +79,12 @@ def init(data_dir, node_id, name, base_url, role, listen):
 def serve(data_dir, host, port):
     """Run the node (waitress) and its scheduler until stopped with Ctrl-C or SIGTERM."""
     from .config import read_settings
+    from .server import configure_logging
     from .server import serve as run
 
     settings = read_settings(data_dir)
     runtime_for(data_dir).close()
-    logging.basicConfig(level=settings.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s [" + settings.node_id + "] %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    configure_logging(settings)
     run(data_dir, host=host, port=port)
 
 

@@ -19,6 +19,7 @@ from .errors import DataDirError, ValidationFailed
 CONFIG_NAME = "cordon.toml"
 NODE_ID_RE = re.compile(r"^[A-Z]{2}$|^[A-Z][A-Z0-9-]{1,15}$")
 MAX_TOKEN_TTL = 3600
+MAX_SERVER_WORKERS = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Settings:
     max_body_bytes: int = 1_048_576
     token_ttl_seconds: int = 900
     server_threads: int = 8
+    server_workers: int = 1
     review_years: int = 3
     consultation_days: int = 30
     sync_interval_seconds: int = 60
@@ -61,6 +63,8 @@ class Settings:
             problems["max_body_bytes"] = "must be at least 1024"
         if self.server_threads < 1:
             problems["server_threads"] = "must be at least 1"
+        if not isinstance(self.server_workers, int) or not 1 <= self.server_workers <= MAX_SERVER_WORKERS:
+            problems["server_workers"] = f"must be a whole number from 1 to {MAX_SERVER_WORKERS}"
         if not isinstance(self.screening_warm_start, bool):
             problems["screening_warm_start"] = "must be true or false"
         if problems:

@@ -8,7 +8,9 @@ instead of failing with "database is locked".
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -79,6 +81,36 @@ class Checkpointer:
                     log.warning("checkpoint failed; retrying in %.0f s", self.interval, exc_info=True)
         finally:
             db.conn.close()
+
+
+class WriterQueue:
+    """A queue for one kind of writer, shared by the threads of a process and by the node's serving
+    processes: a thread lock, then an exclusive lock on a file in the data directory.
+
+    A writer waiting here is woken as soon as the one before it is done, where SQLite's busy handler
+    would sleep and retry (for up to 100 ms at a time under contention)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._threads = threading.Lock()
+        self._fd: int | None = None
+
+    def __enter__(self):
+        self._threads.acquire()
+        try:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
 
 
 @contextlib.contextmanager

@@ -20,6 +20,10 @@ Exposed at ``GET /metrics`` in the Prometheus text format:
 
 Labels hold node ids, routes, methods, status codes and fixed codes only.
 
+With several serving processes (setting ``server_workers``) the counters and
+the histogram live in per-process files (the client library's multiprocess
+mode) and whichever process answers ``/metrics`` adds them all up.
+
 Access: a request from the loopback interface that was not relayed by a
 proxy (no ``Forwarded`` / ``X-Forwarded-For`` header) is served as is, for a
 Prometheus or node exporter on the same host; any other request needs a
@@ -29,11 +33,13 @@ bearer token with the ``admin`` or ``coordinator`` scope.
 from __future__ import annotations
 
 import ipaddress
+import os
 import time
 
 from flask import Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from federation.keys import parse_time
 
@@ -78,7 +84,8 @@ class NodeMetrics:
                                  ["peer", "direction", "outcome"], registry=self.registry)
         self.records = Counter("cordon_exchange_records", "Records sent by push or stored from pulls, by peer",
                                ["peer", "direction"], registry=self.registry)
-        self.registry.register(StateCollector(runtime, self.started_at))
+        self.state = StateCollector(runtime, self.started_at)
+        self.registry.register(self.state)
         # Request counters by (method, route, status): a handful of keys, looked up once each.
         self._request_counters: dict[tuple[str, str, str], Counter] = {}
 
@@ -128,7 +135,13 @@ class NodeMetrics:
         return response
 
     def exposition(self):
-        return Response(generate_latest(self.registry), mimetype=CONTENT_TYPE_LATEST.split(";")[0],
+        registry = self.registry
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # Several serving processes (server_workers): add up every process's counters.
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+            registry.register(self.state)
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST.split(";")[0],
                         headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"})
 
 

@@ -1,19 +1,27 @@
 """``cordon serve``: the node on waitress (a production WSGI server with HTTP/1.1
-keep-alive) and its scheduler, in one process, stopped cleanly on SIGINT/SIGTERM."""
+keep-alive) and its scheduler, stopped cleanly on SIGINT/SIGTERM.
+
+With ``server_workers`` above 1, further serving processes answer requests
+from the same socket (see :mod:`node.worker_pool`); the scheduler and the
+background workers run in the first process only."""
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 import threading
 import time
 
 from waitress.server import create_server
 
 from .app import create_app
+from .config import read_settings
 from .database import Checkpointer
 from .jobs import JOBS, triggers
 from .scheduler import build_scheduler
+from .worker_pool import WorkerPool, prepare_metrics_dir
 
 log = logging.getLogger("cordon.server")
 
@@ -39,23 +47,54 @@ class AccessLog:
                      status_holder.get("status", "-"), (time.perf_counter() - started) * 1000)
 
 
-def serve(data_dir, *, host: str | None = None, port: int | None = None, ready=None) -> None:
+def configure_logging(settings, tag: str | None = None) -> None:
+    logging.basicConfig(level=settings.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s [" + (tag or settings.node_id) + "] %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def prepare_app(data_dir, settings):
+    """The node's app, ready to answer: checkpoints left to the Checkpointer, screening name data
+    loaded when ``screening_warm_start`` is set, the screening index built in the background."""
     app = create_app(data_dir)
-    runtime = app.extensions["cordon"]
-    settings = runtime.settings
-    runtime.autocheckpoint = False  # connections opened from now on: see Checkpointer
-    checkpointer = Checkpointer(runtime.db_path)
-    scheduler = build_scheduler(runtime, JOBS, triggers(settings))
+    app.extensions["cordon"].autocheckpoint = False  # connections opened from now on: see Checkpointer
     if settings.screening_warm_start:
         started = time.monotonic()
         log.info("loading the name data screening needs before listening ...")
-        runtime.extension("screening").load_name_data()
+        app.extensions["cordon"].extension("screening").load_name_data()
         log.info("name data loaded in %.1f s", time.monotonic() - started)
-    server = create_server(
-        AccessLog(app), host=host or settings.listen_host, port=port or settings.listen_port,
-        threads=settings.server_threads, channel_timeout=120, connection_limit=1000, ident="cordon",
-        clear_untrusted_proxy_headers=True,
+    app.extensions["cordon_warm"]()
+    return app
+
+
+def make_server(app, settings, *, host: str | None = None, port: int | None = None, sockets=None):
+    where = {"sockets": sockets} if sockets else {
+        "host": host or settings.listen_host, "port": port or settings.listen_port}
+    return create_server(
+        AccessLog(app), threads=settings.server_threads, channel_timeout=120, connection_limit=1000,
+        ident="cordon", clear_untrusted_proxy_headers=True, **where,
     )
+
+
+def serve(data_dir, *, host: str | None = None, port: int | None = None, ready=None) -> None:
+    settings = read_settings(data_dir)
+    if settings.server_workers > 1:
+        # Request counters are kept in per-process files, added up at /metrics; this must be set
+        # before the metrics library is first imported.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(prepare_metrics_dir(data_dir))
+    app = prepare_app(data_dir, settings)
+    runtime = app.extensions["cordon"]
+    checkpointer = Checkpointer(runtime.db_path)
+    scheduler = build_scheduler(runtime, JOBS, triggers(settings))
+    server = make_server(app, settings, host=host, port=port)
+    pool = None
+    if settings.server_workers > 1:
+        listener = getattr(server, "socket", None)
+        if listener is None:
+            server.close()
+            raise SystemExit(f"server_workers = {settings.server_workers} needs one listening address; "
+                             f"{settings.listen_host} has several: set 'listen' to one of them")
+        pool = WorkerPool(data_dir, listener, settings.server_workers - 1, app.extensions["cordon_wakers"])
     stopping = threading.Event()
 
     def stop(signum, frame):
@@ -71,13 +110,18 @@ def serve(data_dir, *, host: str | None = None, port: int | None = None, ready=N
     checkpointer.start()
     for starter in app.extensions.get("cordon_workers", []):
         starter()
-    log.info("node %s (%s) listening on http://%s:%s", settings.node_id, settings.name,
-             server.effective_host, server.effective_port)
+    if pool:
+        pool.start()
+    log.info("node %s (%s) listening on http://%s:%s with %d serving process%s", settings.node_id, settings.name,
+             server.effective_host, server.effective_port, settings.server_workers,
+             "es" if settings.server_workers > 1 else "")
     if ready:
         ready(server)
     try:
         server.run()
     finally:
+        if pool:
+            pool.stop()
         server.close()
         for stopper in app.extensions.get("cordon_stoppers", []):
             stopper()

@@ -1,9 +1,11 @@
-"""Many customs offices write off one licence line at once, against a real ``cordon serve``:
-the balance never goes below zero, no write-off is lost or doubled, repeats stay repeats."""
+"""Many customs offices write off one licence line at once, against a real ``cordon serve``
+with one serving process and with two: the balance never goes below zero, no write-off is
+lost or doubled, repeats stay repeats."""
 
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import threading
 from decimal import Decimal
 
@@ -12,12 +14,17 @@ import requests
 from customs_support import customs_licence, declaration, mrn
 from nodeproc import NodeProcess
 
+from node.config import read_settings, write_settings
+
 NUMBER = "MT/LIC/2026/0300"
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory):
-    process = NodeProcess(tmp_path_factory.mktemp("customs") / "mt", "MT", "Malta").start()
+@pytest.fixture(scope="module", params=[1, 2], ids=["one-serving-process", "two-serving-processes"])
+def node(tmp_path_factory, request):
+    process = NodeProcess(tmp_path_factory.mktemp("customs") / "mt", "MT", "Malta")
+    settings = read_settings(process.data_dir)
+    write_settings(process.data_dir, dataclasses.replace(settings, server_workers=request.param))
+    process.start()
     yield process
     process.stop()
 

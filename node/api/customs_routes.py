@@ -12,7 +12,6 @@ history, the mismatch report, and verification of another state's licence.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 from flask import Response, current_app, g, jsonify, request
 
@@ -22,12 +21,14 @@ from ..customs_schemas import (
     CheckAnswer, CheckHistory, CheckInput, CheckRecord, MismatchReport, ReversalAnswer, ReversalInput, VerifyAnswer,
     VerifyInput,
 )
+from ..database import WriterQueue
 from ..errors import ValidationFailed
 from ..licence_verification import LicenceVerifier
 from ..timestamps import utc_now
 from .catalogue import ApiCatalogue, json_body, query_int
 
 READ = ("read", "publish", "customs", "admin")
+CUSTOMS_QUEUE = "customs.lock"  # in the data directory: the queue of customs writers
 
 
 def runtime():
@@ -56,13 +57,16 @@ def licence_changed(outcome) -> None:
 
 def register(catalogue: ApiCatalogue):
     api = catalogue.blueprint("customs", "/api/v1")
-    # One queue per app for customs writers: waiting threads are woken in turn instead of
-    # polling SQLite's busy handler; BEGIN IMMEDIATE still guards against other processes.
-    writers = threading.Lock()
+    # One queue for customs writers across the node's serving processes: waiting writers are woken
+    # in turn instead of polling SQLite's busy handler; BEGIN IMMEDIATE still guards against others.
+    writers: dict[str, WriterQueue] = {}
 
     def desk() -> CustomsDesk:
         rt = runtime()
-        return CustomsDesk(rt.db(), rt.node_id, screening=rt.extension("screening"), lock=writers)
+        queue = writers.get("queue")
+        if queue is None:
+            queue = writers.setdefault("queue", WriterQueue(rt.data_dir / CUSTOMS_QUEUE))
+        return CustomsDesk(rt.db(), rt.node_id, screening=rt.extension("screening"), lock=queue)
 
     @api.operation("/licences/<path:number>/checks", "POST", summary="Check a customs declaration against a "
                    "licence line and write the shipment off its balance", tag="customs", scopes=("customs",),
