@@ -23,9 +23,10 @@ sealed to the recipient with ``federation.envelope.seal``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 
-from .canonical import canonical_bytes
+from .canonical import MAX_SAFE_INTEGER, canonical_bytes
 from .envelope import open_envelope, seal
 from .errors import FederationError, MalformedMessage
 from .record_signature import sign_canonical, verify_record_bytes
@@ -119,8 +120,24 @@ def _payload_bytes(kind, recipient, record: bytes, rev, record_type) -> bytes:
 
 def _frame(kind, recipient, rev, record_type) -> tuple[bytes, bytes]:
     """The canonical payload's bytes before and after the record's value."""
-    head = b'{"kind":' + canonical_bytes(kind) + b',"recipient":' + canonical_bytes(recipient) + b',"record":'
-    return head, b',"rev":' + canonical_bytes(rev) + b',"type":' + canonical_bytes(record_type) + b"}"
+    if type(kind) is str and type(recipient) is str and type(record_type) is str:
+        head, type_tail = _head(kind, recipient), _type_tail(record_type)
+    else:
+        head = b'{"kind":' + canonical_bytes(kind) + b',"recipient":' + canonical_bytes(recipient) + b',"record":'
+        type_tail = b',"type":' + canonical_bytes(record_type) + b"}"
+    # A non-negative safe integer's canonical form is its decimal digits (bool is not int here).
+    rev_bytes = str(rev).encode() if type(rev) is int and 0 <= rev <= MAX_SAFE_INTEGER else canonical_bytes(rev)
+    return head, b',"rev":' + rev_bytes + type_tail
+
+
+@functools.lru_cache(maxsize=256)
+def _head(kind: str, recipient: str) -> bytes:
+    return b'{"kind":' + canonical_bytes(kind) + b',"recipient":' + canonical_bytes(recipient) + b',"record":'
+
+
+@functools.lru_cache(maxsize=64)
+def _type_tail(record_type: str) -> bytes:
+    return b',"type":' + canonical_bytes(record_type) + b"}"
 
 
 def verify_item(jws: str, *, sender: str, me: str, key_lookup) -> Item:
