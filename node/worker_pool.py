@@ -204,6 +204,7 @@ def run_worker(data_dir: Path, listen_fd: int, wake_fd: int, number: int, parent
     finally:
         server.close()
         app.extensions["cordon"].close()
+        log.info("serving process %d stopped", number)
 
 
 if __name__ == "__main__":
