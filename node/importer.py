@@ -22,6 +22,7 @@ import sqlite3
 from pathlib import Path
 from typing import Callable, Iterator
 
+from . import json_text
 from .database import write_transaction
 from .errors import NodeError
 from .schemas import ROLES, DenialInput
@@ -77,7 +78,7 @@ def read_rows(path: Path, kind: str) -> Iterator[tuple[int, dict | RowError]]:
                 if not line.strip():
                     continue
                 try:
-                    row = json.loads(line)
+                    row = json_text.loads(line)
                     if not isinstance(row, dict):
                         raise RowError("each line must be a JSON object")
                     yield number, row

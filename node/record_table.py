@@ -19,6 +19,7 @@ import uuid
 
 import sqlite_utils
 
+from . import json_text
 from .errors import NotFound, ValidationFailed
 from .timestamps import to_iso
 
@@ -27,9 +28,7 @@ SERVER_FIELDS = ("uid", "origin", "version", "status", "created_at", "updated_at
 
 def content_hash(doc: dict, skip=SERVER_FIELDS) -> str:
     body = {k: v for k, v in doc.items() if k not in skip}
-    return hashlib.sha256(
-        json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    ).hexdigest()
+    return hashlib.sha256(json_text.dumps_sorted_utf8(body)).hexdigest()
 
 
 @functools.lru_cache(maxsize=64)
@@ -50,7 +49,7 @@ def new_uid() -> str:
 
 
 def dumps(doc: dict) -> str:
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    return json_text.dumps(doc)
 
 
 def encode_cursor(rowid: int) -> str:
@@ -97,7 +96,7 @@ class RecordTable:
                 f"SELECT {self.key_column}, doc FROM {self.table} WHERE origin = ? "
                 f"AND {self.key_column} IN ({', '.join('?' * len(part))})", [origin, *part]
             ).fetchall()
-            found.update((key, json.loads(text)) for key, text in rows)
+            found.update((key, json_text.loads(text)) for key, text in rows)
         return found
 
     def require(self, uid: str) -> dict:
