@@ -14,12 +14,10 @@ import datetime as dt
 import json
 from typing import NamedTuple
 
-from marshmallow import ValidationError
-
 from . import json_text, party_names
 from .errors import NodeError, ReadOnlyRecord, ValidationFailed
 from .record_table import content_hash, dumps, iso, new_uid
-from .schemas import DENIAL_STATUSES, DenialInput, flatten_errors, load_document
+from .schemas import DENIAL_STATUSES, DenialInput, load_body
 from .timestamps import add_years
 
 INPUT = DenialInput()
@@ -83,12 +81,7 @@ class DenialPreparer:
         self.review_years = review_years
 
     def validate(self, data) -> dict:
-        if not isinstance(data, dict):
-            raise ValidationFailed("the body must be a JSON object", fields={"body": "expected an object"})
-        try:
-            loaded, doc = load_document(INPUT, data)
-        except ValidationError as exc:
-            raise ValidationFailed("the denial is not valid", fields=flatten_errors(exc.messages)) from None
+        loaded, doc = load_body(INPUT, data, "denial")
         if "review_due" not in doc:
             doc["review_due"] = add_years(loaded["denied_on"], self.review_years).isoformat()
         return doc

@@ -17,7 +17,7 @@ import sqlite_utils
 from . import json_text, party_names
 from .audit import AuditLog, Entry
 from .database import write_transaction
-from .denial_rows import INPUT_FIELDS, DenialPreparer, StoredDenial, party_text, stored_form
+from .denial_rows import INPUT_FIELDS, DenialPreparer, StoredDenial, stored_form
 from .errors import Conflict, NodeError, ReadOnlyRecord, ValidationFailed
 from .record_table import RecordTable, content_hash
 from .schemas import DENIAL_STATUSES, REGIMES
@@ -128,8 +128,8 @@ class DenialRegistry:
                                   detail={"count": len(expired), "uids": expired[:100]}, at=now)
         return expired
 
-    def import_one(self, data: dict, *, actor: str, now: dt.datetime | None = None) -> tuple[str, dict]:
-        """Create or update by national reference. Returns ("created" | "amended" | "unchanged", doc).
+    def import_one(self, data: dict, *, actor: str, now: dt.datetime | None = None) -> tuple[str, str, int]:
+        """Create or update by national reference. Returns ("created" | "amended" | "unchanged", uid, version).
 
         Call inside a write transaction. Raises the row's :class:`NodeError` when it is rejected."""
         result = self.import_many([data], actor=actor, now=now)[0]
@@ -138,7 +138,8 @@ class DenialRegistry:
         return result
 
     def import_many(self, rows: list, *, actor: str, now: dt.datetime | None = None) -> list:
-        """Import several rows at once: for each, ``(outcome, doc)`` or the :class:`NodeError` rejecting it.
+        """Import several rows at once: for each, ``(outcome, uid, version)`` or the :class:`NodeError`
+        rejecting it.
 
         The national reference is the key: a new one creates the record, the same content changes
         nothing ("unchanged"), other content makes a new version, as an amendment would. A row
@@ -153,9 +154,8 @@ class DenialRegistry:
 
     def store_prepared(self, prepared: list, *, actor: str, now: dt.datetime) -> list:
         """:meth:`import_many` for rows prepared by ``DenialPreparer.prepare_many(rows, now)`` (maybe
-        in another process): ``(outcome, doc)`` or the :class:`NodeError` for each. Call inside a
-        write transaction."""
-        current = self.table.find_many_by_key(
+        in another process). Call inside a write transaction."""
+        current: dict[str, dict | StoredDenial] = self.table.find_many_by_key(
             self.node_id, [row.ref for row in prepared if not isinstance(row, NodeError)])
         results, written, unseen, entries = [], [], set(), []
         for row in prepared:
@@ -163,24 +163,26 @@ class DenialRegistry:
                 results.append(row)
                 continue
             existing = current.get(row.ref)
-            try:
-                if existing is None and row.new is not None:
-                    outcome, doc = "created", json_text.loads(row.new.text)
-                    written.append(row.new)
-                    unseen.add(row.new.uid)
-                else:
+            if isinstance(existing, StoredDenial):  # written by an earlier row of these
+                existing = json_text.loads(existing.text)
+            if existing is None and row.new is not None:
+                outcome, stored = "created", row.new
+                unseen.add(stored.uid)
+            else:
+                try:
                     outcome, doc = self._import_outcome(json_text.loads(row.content), row.status, existing, now)
-                    if outcome == "amended":
-                        written.append(stored_form(doc))
-            except NodeError as exc:
-                results.append(exc)
-                continue
-            results.append((outcome, doc))
-            if outcome == "unchanged":
-                continue
-            current[doc["ref"]] = doc
-            entries.append(Entry(actor, "denial.create" if outcome == "created" else "denial.amend", doc["uid"],
-                                 {"ref": doc["ref"], "version": doc["version"], "via": "import"}, now))
+                except NodeError as exc:
+                    results.append(exc)
+                    continue
+                if outcome == "unchanged":
+                    results.append((outcome, doc["uid"], doc["version"]))
+                    continue
+                stored = stored_form(doc)
+            results.append((outcome, stored.uid, stored.version))
+            current[row.ref] = stored
+            written.append(stored)
+            entries.append(Entry(actor, "denial.create" if outcome == "created" else "denial.amend", stored.uid,
+                                 {"ref": row.ref, "version": stored.version, "via": "import"}, now))
         if written:
             self._write(written, now, unseen=unseen)
             self.audit.append_many(entries)
