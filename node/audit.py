@@ -18,6 +18,7 @@ import json
 
 import sqlite_utils
 
+from . import json_text
 from .record_table import iso
 from .timestamps import utc_now
 
@@ -25,13 +26,9 @@ GENESIS = "0" * 64
 
 
 def entry_hash(prev_hash: str, at: str, actor: str, action: str, target: str, detail: str) -> str:
-    body = json.dumps(
-        {"at": at, "actor": actor, "action": action, "target": target, "detail": detail},
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+    body = json_text.dumps_sorted_utf8(
+        {"at": at, "actor": actor, "action": action, "target": target, "detail": detail})
+    return hashlib.sha256(prev_hash.encode("utf-8") + body).hexdigest()
 
 
 @dataclasses.dataclass

@@ -7,6 +7,7 @@ they make is audited with the actor ``cli:<user>``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -147,20 +148,26 @@ def import_file(data_dir: Path, file: Path, kind: str):
     db = rt.db()
     who = actor()
     try:
-        rows = importer.read_rows(file, kind)
         if kind == "licence":
-            rows = importer.group_licence_rows(rows)
             registry = LicenceRegistry(db, rt.node_id)
         else:
             registry = DenialRegistry(db, rt.node_id, review_years=rt.settings.review_years)
         total = importer.count_lines(file)
-        if total > 2000:
-            with click.progressbar(length=total, label=f"importing {file.name}", file=sys.stderr,
-                                   show_pos=True) as bar:
+        with contextlib.ExitStack() as stack:
+            progress = None
+            if total > importer.PIPELINE_LINES:
+                progress = stack.enter_context(click.progressbar(
+                    length=total, label=f"importing {file.name}", file=sys.stderr, show_pos=True)).update
+            if kind == "denial" and total > importer.PIPELINE_LINES:
+                report = importer.run_pipelined_import(
+                    db, file, registry.preparer,
+                    lambda prepared, now: registry.store_prepared(prepared, actor=who, now=now), progress=progress)
+            else:
+                rows = importer.read_rows(file, kind)
+                if kind == "licence":
+                    rows = importer.group_licence_rows(rows)
                 report = importer.run_bulk_import(db, rows, lambda chunk: registry.import_many(chunk, actor=who),
-                                                  progress=bar.update)
-        else:
-            report = importer.run_bulk_import(db, rows, lambda chunk: registry.import_many(chunk, actor=who))
+                                                  progress=progress)
     except importer.RowError as exc:
         fail(str(exc))
     click.echo(f"{file.name}: {report.created} created, {report.amended} amended, "

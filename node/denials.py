@@ -13,20 +13,15 @@ import hashlib
 import json
 
 import sqlite_utils
-from marshmallow import ValidationError
 
-from . import party_names
+from . import json_text, party_names
 from .audit import AuditLog, Entry
 from .database import write_transaction
+from .denial_rows import INPUT_FIELDS, DenialPreparer, StoredDenial, stored_form
 from .errors import Conflict, NodeError, ReadOnlyRecord, ValidationFailed
-from .record_table import RecordTable, content_hash, dumps, iso, new_uid
-from .schemas import DENIAL_STATUSES, REGIMES, DenialInput, flatten_errors, load_document
-from .timestamps import add_years, parse_iso, to_iso, utc_now
-
-INPUT = DenialInput()
-INPUT_FIELDS = tuple(INPUT.fields)
-EXPORTED_FIELDS = frozenset(("uid", "origin", "version", "status", "revoked_reason", "created_at", "updated_at"))
-
+from .record_table import RecordTable, content_hash
+from .schemas import DENIAL_STATUSES, REGIMES
+from .timestamps import parse_iso, to_iso, utc_now
 
 UPSERT = (
     "INSERT INTO denials (uid, origin, ref, version, status, sensitivity, destination_country, regimes, "
@@ -40,12 +35,6 @@ UPSERT = (
 )
 
 
-def party_text(doc: dict) -> str:
-    """Folded party names, for the list filter ``party=``."""
-    names = [n["text"] for p in doc.get("parties", []) for n in p.get("names", [])]
-    return " | ".join(names).casefold()
-
-
 class DenialRegistry:
     def __init__(self, db: sqlite_utils.Database, node_id: str, *, review_years: int = 3):
         self.db = db
@@ -53,18 +42,11 @@ class DenialRegistry:
         self.review_years = review_years
         self.table = RecordTable(db, "denials", "denial", "ref")
         self.audit = AuditLog(db)
+        self.preparer = DenialPreparer(node_id, review_years)
 
     # -- validation -------------------------------------------------------
     def validate(self, data) -> dict:
-        if not isinstance(data, dict):
-            raise ValidationFailed("the body must be a JSON object", fields={"body": "expected an object"})
-        try:
-            loaded, doc = load_document(INPUT, data)
-        except ValidationError as exc:
-            raise ValidationFailed("the denial is not valid", fields=flatten_errors(exc.messages)) from None
-        if "review_due" not in doc:
-            doc["review_due"] = add_years(loaded["denied_on"], self.review_years).isoformat()
-        return doc
+        return self.preparer.validate(data)
 
     # -- writes -----------------------------------------------------------
     def create(self, data: dict, *, actor: str, now: dt.datetime | None = None) -> dict:
@@ -76,7 +58,7 @@ class DenialRegistry:
                     f"a denial with reference {content['ref']} already exists",
                     fields={"ref": "already used by another denial of this node"},
                 )
-            doc = self._new_doc(content, now)
+            doc = self.preparer.new_doc(content, now)
             self._store(doc, now)
             self.audit.append(actor=actor, action="denial.create", target=doc["uid"],
                               detail={"ref": doc["ref"], "version": 1}, at=now)
@@ -146,8 +128,8 @@ class DenialRegistry:
                                   detail={"count": len(expired), "uids": expired[:100]}, at=now)
         return expired
 
-    def import_one(self, data: dict, *, actor: str, now: dt.datetime | None = None) -> tuple[str, dict]:
-        """Create or update by national reference. Returns ("created" | "amended" | "unchanged", doc).
+    def import_one(self, data: dict, *, actor: str, now: dt.datetime | None = None) -> tuple[str, str, int]:
+        """Create or update by national reference. Returns ("created" | "amended" | "unchanged", uid, version).
 
         Call inside a write transaction. Raises the row's :class:`NodeError` when it is rejected."""
         result = self.import_many([data], actor=actor, now=now)[0]
@@ -156,7 +138,8 @@ class DenialRegistry:
         return result
 
     def import_many(self, rows: list, *, actor: str, now: dt.datetime | None = None) -> list:
-        """Import several rows at once: for each, ``(outcome, doc)`` or the :class:`NodeError` rejecting it.
+        """Import several rows at once: for each, ``(outcome, uid, version)`` or the :class:`NodeError`
+        rejecting it.
 
         The national reference is the key: a new one creates the record, the same content changes
         nothing ("unchanged"), other content makes a new version, as an amendment would. A row
@@ -167,45 +150,50 @@ class DenialRegistry:
         its kept version, change-log entry and audit entry, written together (one statement per
         table); a rejected row writes nothing. Call inside a write transaction."""
         now = now or utc_now()
-        checked = []
-        for data in rows:
-            try:
-                data, status = self._exported_fields(data)
-                checked.append((self.validate(data), status))
-            except NodeError as exc:
-                checked.append(exc)
-        current = self.table.find_many_by_key(
-            self.node_id, [row[0]["ref"] for row in checked if not isinstance(row, NodeError)])
-        results, written, entries = [], [], []
-        for row in checked:
+        return self.store_prepared(self.preparer.prepare_many(rows, now), actor=actor, now=now)
+
+    def store_prepared(self, prepared: list, *, actor: str, now: dt.datetime) -> list:
+        """:meth:`import_many` for rows prepared by ``DenialPreparer.prepare_many(rows, now)`` (maybe
+        in another process). Call inside a write transaction."""
+        current: dict[str, dict | StoredDenial] = self.table.find_many_by_key(
+            self.node_id, [row.ref for row in prepared if not isinstance(row, NodeError)])
+        results, written, unseen, entries = [], [], set(), []
+        for row in prepared:
             if isinstance(row, NodeError):
                 results.append(row)
                 continue
-            content, status = row
-            try:
-                outcome, doc = self._import_outcome(content, status, current.get(content["ref"]), now)
-            except NodeError as exc:
-                results.append(exc)
-                continue
-            results.append((outcome, doc))
-            if outcome == "unchanged":
-                continue
-            current[doc["ref"]] = doc
-            written.append(doc)
-            entries.append(Entry(actor, "denial.create" if outcome == "created" else "denial.amend", doc["uid"],
-                                 {"ref": doc["ref"], "version": doc["version"], "via": "import"}, now))
+            existing = current.get(row.ref)
+            if isinstance(existing, StoredDenial):  # written by an earlier row of these
+                existing = json_text.loads(existing.text)
+            if existing is None and row.new is not None:
+                outcome, stored = "created", row.new
+                unseen.add(stored.uid)
+            else:
+                try:
+                    outcome, doc = self._import_outcome(json_text.loads(row.content), row.status, existing, now)
+                except NodeError as exc:
+                    results.append(exc)
+                    continue
+                if outcome == "unchanged":
+                    results.append((outcome, doc["uid"], doc["version"]))
+                    continue
+                stored = stored_form(doc)
+            results.append((outcome, stored.uid, stored.version))
+            current[row.ref] = stored
+            written.append(stored)
+            entries.append(Entry(actor, "denial.create" if outcome == "created" else "denial.amend", stored.uid,
+                                 {"ref": row.ref, "version": stored.version, "via": "import"}, now))
         if written:
-            self._store_many(written, now)
+            self._write(written, now, unseen=unseen)
             self.audit.append_many(entries)
         return results
 
     def _import_outcome(self, content: dict, status: str, current: dict | None, now: dt.datetime) -> tuple[str, dict]:
-        """What importing ``content`` (with ``status`` from the file) over ``current`` gives."""
+        """What importing ``content`` (with ``status`` from the file) over ``current`` gives, when that
+        is not the creation of a new active record (prepared with the row)."""
         if status != "active" and (current is None or current["status"] != status):
             raise Conflict(f"denial {content['ref']} is {status} in the file; import only creates and amends "
                            "active denials (revoke through the API)", fields={"status": f"{status} in the file"})
-        if current is None:
-            return "created", self._new_doc(content, now)
         if "notified_at" not in content and current.get("notified_at"):
             content["notified_at"] = current["notified_at"]  # filled in when first stored
         if content_hash(content) == content_hash({k: v for k, v in current.items() if k in INPUT_FIELDS}):
@@ -215,19 +203,6 @@ class DenialRegistry:
                            fields={"ref": f"record is {current['status']}"})
         return "amended", {**content, **{k: current[k] for k in ("uid", "origin", "created_at")},
                            "version": current["version"] + 1, "status": "active", "updated_at": to_iso(now)}
-
-    def _exported_fields(self, data) -> tuple[dict, str]:
-        """Split off what a node assigns to a record; returns (input fields, status in the row)."""
-        if not isinstance(data, dict) or not EXPORTED_FIELDS & data.keys():
-            return data, "active"
-        status, origin = data.get("status", "active"), data.get("origin", self.node_id)
-        data = {k: v for k, v in data.items() if k not in EXPORTED_FIELDS}
-        if origin != self.node_id:
-            raise ReadOnlyRecord(f"this row belongs to {origin}; only its origin can import it",
-                                 fields={"origin": f"{origin} is not this node ({self.node_id})"})
-        if status not in DENIAL_STATUSES:
-            raise ValidationFailed("unknown status", fields={"status": f"must be one of {', '.join(DENIAL_STATUSES)}"})
-        return data, status
 
     # -- reads ------------------------------------------------------------
     def get(self, uid: str, *, actor: str) -> dict:
@@ -284,13 +259,6 @@ class DenialRegistry:
         return items, next_cursor
 
     # -- internals --------------------------------------------------------
-    def _new_doc(self, content: dict, now: dt.datetime) -> dict:
-        stamp = iso(now)
-        doc = {"uid": new_uid(), "origin": self.node_id, "version": 1, "status": "active",
-               **content, "created_at": stamp, "updated_at": stamp}
-        doc.setdefault("notified_at", stamp)
-        return doc
-
     def _own(self, uid: str, verb: str) -> dict:
         current = self.table.require(uid)
         if current["origin"] != self.node_id:
@@ -307,12 +275,13 @@ class DenialRegistry:
         """Write docs as current rows, keep each version, rewrite party names, log own changes.
 
         One statement per table; a uid given twice ends at its last doc."""
-        texts = [dumps(doc) for doc in docs]
-        self.db.conn.executemany(UPSERT, [
-            (doc["uid"], doc["origin"], doc["ref"], doc["version"], doc["status"], doc.get("sensitivity", "restricted"),
-             doc.get("destination_country"), json.dumps(doc.get("regimes", [])), doc.get("denied_on"),
-             doc.get("review_due"), doc["created_at"], doc["updated_at"], party_text(doc), content_hash(doc), text)
-            for doc, text in zip(docs, texts)])
-        self.table.keep_versions(list(zip(docs, texts)), now)
-        party_names.write_many(self.db.conn, list({doc["uid"]: doc for doc in docs}.values()))
-        self.table.log_changes([doc for doc in docs if doc["origin"] == self.node_id], now)
+        self._write([stored_form(doc) for doc in docs], now)
+
+    def _write(self, stored: list[StoredDenial], now: dt.datetime, *, unseen: set[str] = frozenset()) -> None:
+        """:meth:`_store_many` for documents in their stored form; ``unseen``: uids never stored before."""
+        self.db.conn.executemany(UPSERT, [item.row for item in stored])
+        self.table.keep_versions([(item.uid, item.version, item.text) for item in stored], now)
+        last = list({item.uid: item for item in stored}.values())
+        party_names.write_rows(self.db.conn, [item.uid for item in last],
+                               [name for item in last for name in item.names], unseen=unseen)
+        self.table.log_changes([(item.uid, item.version) for item in stored if item.origin == self.node_id], now)

@@ -8,25 +8,41 @@ chunk the database refuses is written again row by row, each row in its own
 savepoint, so one bad row never undoes its neighbours. The national reference
 (or licence number) is the key: importing the same file again changes nothing.
 
+:func:`run_pipelined_import` does the same for a file of denials with two
+processes: a worker process reads, parses and validates the rows and builds
+what storing them writes (:class:`node.denial_rows.DenialPreparer`), chunk
+after chunk, while this process writes the chunk before.
+
 CSV columns are documented in ``docs/import.md``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import gc
 import io
 import json
+import multiprocessing
+import pickle
+import queue
 import sqlite3
+import traceback
 from pathlib import Path
 from typing import Callable, Iterator
 
+from . import json_text
 from .database import write_transaction
 from .errors import NodeError
 from .schemas import ROLES, DenialInput
+from .timestamps import utc_now
 
 BATCH = 500
+PIPELINE_LINES = 2000  # a larger file of denials is prepared in a worker process (and shows a progress bar)
+AHEAD = 2  # chunks the worker process may prepare ahead of the writes
+GC_YOUNG = 50_000  # allocations between two young garbage collections during an import
+POLL_SECONDS = 1.0  # how often a process waiting on the other checks that it still runs
 LIST_SEP = ";"
 
 
@@ -77,7 +93,7 @@ def read_rows(path: Path, kind: str) -> Iterator[tuple[int, dict | RowError]]:
                 if not line.strip():
                     continue
                 try:
-                    row = json.loads(line)
+                    row = json_text.loads(line)
                     if not isinstance(row, dict):
                         raise RowError("each line must be a JSON object")
                     yield number, row
@@ -271,7 +287,7 @@ def flush_group(pending: list, closed: dict[str, int]) -> tuple[int, dict | RowE
 
 
 StoreMany = Callable[[list[dict]], list]
-"""Writes the accepted rows of a chunk and returns, per row, ``(outcome, doc)`` or the
+"""Writes the accepted rows of a chunk and returns, per row, ``(outcome, uid, version)`` or the
 :class:`NodeError` rejecting it (a registry's ``import_many`` bound to an actor)."""
 
 
@@ -281,23 +297,120 @@ def run_bulk_import(db, rows: Iterator[tuple[int, dict | RowError]], store_many:
     ``store_many`` call. When the database refuses a chunk (a constraint fails), the chunk is
     rolled back and written again row by row, each row in its own savepoint, so only the row
     that fails is rejected."""
-    return _import_chunks(db, rows, store_many, progress)
-
-
-def _import_chunks(db, rows, store_many: StoreMany, progress) -> ImportReport:
     report = ImportReport()
-    # A chunk's rows outlive the young generations; frozen, what was alive before the import
-    # (modules, schemas) is not scanned again by every full collection.
-    gc.freeze()
-    try:
+    with _frozen_heap():
         for chunk in _chunks(rows, BATCH):
             _import_chunk(db, chunk, store_many, report)
             if progress:
                 progress(len(chunk))
-    finally:
-        gc.unfreeze()
     report.rejected.sort(key=lambda r: r.line)
     return report
+
+
+def run_pipelined_import(db, path: Path, preparer, store_prepared: Callable[[list, object], list],
+                         progress: Callable[[int], None] | None = None) -> ImportReport:
+    """:func:`run_bulk_import` of the denials in the file ``path`` with the reading, parsing,
+    validation and preparation of the rows in a worker process, a few chunks ahead of the writes.
+
+    ``preparer`` (picklable) has ``prepare_many(rows, now)``, giving each row's prepared form or
+    its :class:`NodeError`; ``store_prepared(prepared, now)`` writes a chunk of them and gives what
+    ``store_many`` gives. ``now`` is the moment the worker prepared the chunk. An error in the
+    worker (an unreadable file, a CSV header naming unknown columns) is raised here; an error here
+    stops the worker, and a worker whose parent is gone stops itself."""
+    context = multiprocessing.get_context("spawn")
+    chunks = context.Queue(maxsize=AHEAD)
+    worker = context.Process(target=_prepare_in_worker, args=(path, preparer, chunks),
+                             name="cordon-import-reader", daemon=True)
+    worker.start()
+    report = ImportReport()
+    try:
+        with _frozen_heap():
+            while True:
+                message = _receive(chunks, worker)
+                if message[0] == "done":
+                    break
+                if message[0] == "error":
+                    raise message[1]
+                _, now, chunk = message
+                _import_chunk(db, chunk, lambda prepared: store_prepared(prepared, now), report)
+                if progress:
+                    progress(len(chunk))
+    finally:
+        if worker.is_alive():
+            worker.terminate()
+        worker.join()
+        chunks.close()
+    report.rejected.sort(key=lambda r: r.line)
+    return report
+
+
+def _prepare_in_worker(path: Path, preparer, chunks) -> None:
+    """The worker process: read and prepare ``path`` chunk by chunk into ``chunks``, then "done",
+    or the error that stopped it."""
+    parent = multiprocessing.parent_process()
+
+    def send(message) -> None:
+        while True:
+            try:
+                chunks.put(message, timeout=POLL_SECONDS)
+                return
+            except queue.Full:
+                if not parent.is_alive():
+                    chunks.cancel_join_thread()  # nobody reads: do not wait to flush at exit
+                    raise SystemExit(1) from None
+
+    try:
+        with _frozen_heap():
+            for chunk in _chunks(read_rows(path, "denial"), BATCH):
+                now = utc_now()
+                readable = [row for _, row in chunk if not isinstance(row, RowError)]
+                prepared = iter(preparer.prepare_many(readable, now))
+                send(("chunk", now, [(number, row if isinstance(row, RowError) else next(prepared))
+                                     for number, row in chunk]))
+        send(("done",))
+    except SystemExit:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - every error goes to the main process, which raises it
+        send(("error", _portable(exc)))
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """``exc`` as it can cross to the main process, with where it happened in the worker."""
+    exc.add_note("in the import's worker process:\n" + "".join(traceback.format_exception(exc)))
+    try:
+        pickle.dumps(exc)
+        return exc
+    except Exception:  # noqa: BLE001 - an exception that cannot be pickled is described instead
+        return RuntimeError(f"{type(exc).__name__}: {exc}\n{exc.__notes__[-1]}")
+
+
+def _receive(chunks, worker):
+    """The next message of the worker, or an error when it stopped without saying why."""
+    while True:
+        try:
+            return chunks.get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            if not worker.is_alive():
+                try:
+                    return chunks.get(timeout=POLL_SECONDS)
+                except queue.Empty:
+                    raise RuntimeError(f"the import's worker process stopped (exit code {worker.exitcode})") from None
+
+
+@contextlib.contextmanager
+def _frozen_heap():
+    """Fewer garbage collections during an import. What was alive before it (modules, schemas) is
+    frozen, so no collection scans it again; and a young collection comes every ``GC_YOUNG``
+    allocations instead of every 700: a parsed row alone is a hundred dicts and lists, which all
+    outlive a young collection, so frequent ones only scan the chunk's rows again and again."""
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(max(GC_YOUNG, thresholds[0]), *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def _import_chunk(db, chunk: list, store_many: StoreMany, report: ImportReport) -> None:
@@ -315,10 +428,10 @@ def _import_chunk(db, chunk: list, store_many: StoreMany, report: ImportReport) 
         if isinstance(result, (NodeError, sqlite3.IntegrityError)):
             report.rejected.append(Rejection(number, _reason(result)))
             continue
-        outcome, doc = result
+        outcome, uid, version = result
         setattr(report, outcome, getattr(report, outcome) + 1)
         if outcome != "unchanged":
-            report.changed.append({"uid": doc["uid"], "version": doc["version"]})
+            report.changed.append({"uid": uid, "version": version})
 
 
 def _chunks(rows: Iterator, size: int) -> Iterator[list]:

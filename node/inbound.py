@@ -23,7 +23,7 @@ from federation.http_signature import verify_request
 from . import party_names
 from .database import write_transaction
 from .denials import UPSERT as DENIAL_UPSERT
-from .denials import party_text
+from .denial_rows import party_text
 from .peers import NonceStore, PeerRegistry, TrustIndex
 from .record_table import content_hash, dumps
 from .timestamps import to_iso

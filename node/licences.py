@@ -13,13 +13,12 @@ import json
 from decimal import Decimal
 
 import sqlite_utils
-from marshmallow import ValidationError
 
 from .audit import AuditLog
 from .database import write_transaction
 from .errors import Conflict, NodeError, NotFound, ReadOnlyRecord, ValidationFailed
 from .record_table import RecordTable, content_hash, dumps, new_uid
-from .schemas import LICENCE_STATUSES, LicenceInput, flatten_errors, load_document
+from .schemas import LICENCE_STATUSES, LicenceInput, load_body
 from .timestamps import to_iso, utc_now
 
 INPUT = LicenceInput()
@@ -35,13 +34,7 @@ class LicenceRegistry:
         self.audit = AuditLog(db)
 
     def validate(self, data) -> dict:
-        if not isinstance(data, dict):
-            raise ValidationFailed("the body must be a JSON object", fields={"body": "expected an object"})
-        try:
-            _, doc = load_document(INPUT, data)
-        except ValidationError as exc:
-            raise ValidationFailed("the licence is not valid", fields=flatten_errors(exc.messages)) from None
-        return doc
+        return load_body(INPUT, data, "licence")[1]
 
     # -- writes -----------------------------------------------------------
     def create(self, data: dict, *, actor: str, now: dt.datetime | None = None) -> dict:
@@ -54,8 +47,8 @@ class LicenceRegistry:
             doc = self._insert(content, now, actor)
         return self.with_balances(doc)
 
-    def import_one(self, data: dict, *, actor: str, now: dt.datetime | None = None) -> tuple[str, dict]:
-        """Create or update by licence number; call inside a write transaction.
+    def import_one(self, data: dict, *, actor: str, now: dt.datetime | None = None) -> tuple[str, str, int]:
+        """Create or update by licence number: (outcome, uid, version); call inside a write transaction.
 
         Raises the row's :class:`NodeError` when it is rejected."""
         result = self.import_many([data], actor=actor, now=now)[0]
@@ -64,7 +57,7 @@ class LicenceRegistry:
         return result
 
     def import_many(self, rows: list, *, actor: str, now: dt.datetime | None = None) -> list:
-        """For each row, ``(outcome, doc)`` or the :class:`NodeError` rejecting it (nothing written).
+        """For each row, ``(outcome, uid, version)`` or the :class:`NodeError` rejecting it (nothing written).
 
         The licence number is the key; the same content changes nothing. A number repeated within
         ``rows`` sees the earlier row's result. Call inside a write transaction."""
@@ -94,7 +87,7 @@ class LicenceRegistry:
                 results.append(exc)
                 continue
             current[doc["number"]] = doc
-            results.append((outcome, doc))
+            results.append((outcome, doc["uid"], doc["version"]))
         return results
 
     def amend(self, number: str, changes: dict, *, actor: str, now: dt.datetime | None = None) -> dict:

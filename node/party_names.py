@@ -29,15 +29,28 @@ def write(db: sqlite_utils.Database, doc: dict) -> None:
 
 def write_many(conn: sqlite3.Connection, docs: list[dict]) -> None:
     """Replace the party-name rows of several denials at once (inside their write transaction)."""
-    uids = [(doc["uid"],) for doc in docs]
-    conn.executemany("DELETE FROM party_names WHERE uid = ?", uids)
-    rows = [(doc["uid"], index, party.get("role", ""), name["text"])
-            for doc in docs
+    write_rows(conn, [doc["uid"] for doc in docs], [row for doc in docs for row in rows_of(doc)])
+
+
+def rows_of(doc: dict) -> list[tuple]:
+    """The ``party_names`` rows of one denial: (uid, party index, role, text)."""
+    uid = doc["uid"]
+    return [(uid, index, party.get("role", ""), name["text"])
             for index, party in enumerate(doc.get("parties") or [])
             for name in party.get("names") or [] if name.get("text")]
+
+
+def write_rows(conn: sqlite3.Connection, uids: list[str], rows: list[tuple], *, unseen=frozenset()) -> None:
+    """Replace the party-name rows of the denials ``uids`` with ``rows`` (from :func:`rows_of`).
+
+    ``unseen``: those of the uids that were never stored, so have no rows to delete."""
+    keys = [(uid,) for uid in uids]
+    stored = [key for key in keys if key[0] not in unseen] if unseen else keys
+    if stored:
+        conn.executemany("DELETE FROM party_names WHERE uid = ?", stored)
     if rows:
         conn.executemany("INSERT INTO party_names (uid, party, role, text) VALUES (?, ?, ?, ?)", rows)
-    conn.executemany("INSERT INTO index_feed (uid) VALUES (?)", uids)
+    conn.executemany("INSERT INTO index_feed (uid) VALUES (?)", keys)
 
 
 def drop(db: sqlite_utils.Database, uid: str) -> None:

@@ -19,6 +19,7 @@ import uuid
 
 import sqlite_utils
 
+from . import json_text
 from .errors import NotFound, ValidationFailed
 from .timestamps import to_iso
 
@@ -27,9 +28,7 @@ SERVER_FIELDS = ("uid", "origin", "version", "status", "created_at", "updated_at
 
 def content_hash(doc: dict, skip=SERVER_FIELDS) -> str:
     body = {k: v for k, v in doc.items() if k not in skip}
-    return hashlib.sha256(
-        json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    ).hexdigest()
+    return hashlib.sha256(json_text.dumps_sorted_utf8(body)).hexdigest()
 
 
 @functools.lru_cache(maxsize=64)
@@ -50,7 +49,7 @@ def new_uid() -> str:
 
 
 def dumps(doc: dict) -> str:
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    return json_text.dumps(doc)
 
 
 def encode_cursor(rowid: int) -> str:
@@ -97,7 +96,7 @@ class RecordTable:
                 f"SELECT {self.key_column}, doc FROM {self.table} WHERE origin = ? "
                 f"AND {self.key_column} IN ({', '.join('?' * len(part))})", [origin, *part]
             ).fetchall()
-            found.update((key, json.loads(text)) for key, text in rows)
+            found.update((key, json_text.loads(text)) for key, text in rows)
         return found
 
     def require(self, uid: str) -> dict:
@@ -108,25 +107,25 @@ class RecordTable:
 
     def keep_version(self, doc: dict, at, text: str | None = None) -> None:
         """Keep this version of ``doc``; ``text`` is ``dumps(doc)`` when the caller already has it."""
-        self.keep_versions([(doc, text if text is not None else dumps(doc))], at)
+        self.keep_versions([(doc["uid"], doc["version"], text if text is not None else dumps(doc))], at)
 
-    def keep_versions(self, docs: list[tuple[dict, str]], at) -> None:
-        """Keep several versions at once: ``(doc, dumps(doc))`` pairs."""
+    def keep_versions(self, versions: list[tuple[str, int, str]], at) -> None:
+        """Keep several versions at once: ``(uid, version, dumps(doc))``."""
         stamp = iso(at)
         self.db.conn.executemany(
             f"INSERT OR IGNORE INTO {self.versions} (uid, version, recorded_at, doc) VALUES (?, ?, ?, ?)",
-            [(doc["uid"], doc["version"], stamp, text) for doc, text in docs],
+            [(uid, version, stamp, text) for uid, version, text in versions],
         )
 
     def log_change(self, doc: dict, at) -> None:
-        self.log_changes([doc], at)
+        self.log_changes([(doc["uid"], doc["version"])], at)
 
-    def log_changes(self, docs: list[dict], at) -> None:
-        """Append one change-log entry per doc, in order."""
+    def log_changes(self, changes: list[tuple[str, int]], at) -> None:
+        """Append one change-log entry per ``(uid, version)``, in order."""
         stamp = iso(at)
         self.db.conn.executemany(
             "INSERT INTO changes (record_type, uid, version, at) VALUES (?, ?, ?, ?)",
-            [(self.record_type, doc["uid"], doc["version"], stamp) for doc in docs],
+            [(self.record_type, uid, version, stamp) for uid, version in changes],
         )
 
     def history(self, uid: str) -> list[dict]:

@@ -16,6 +16,7 @@ import re
 import pycountry
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
+from .errors import ValidationFailed
 from .schema_compiler import GiveUp, compile_schema
 from .timestamps import to_iso
 
@@ -358,6 +359,17 @@ def load_document(schema: Schema, data) -> tuple[dict, dict]:
     except GiveUp:
         loaded = schema.load(data)
         return loaded, to_json_doc(schema, loaded)
+
+
+def load_body(schema: Schema, data, what: str) -> tuple[dict, dict]:
+    """:func:`load_document` for a body that must be an object; raises ``ValidationFailed`` ("the
+    ``what`` is not valid") naming every bad field."""
+    if not isinstance(data, dict):
+        raise ValidationFailed("the body must be a JSON object", fields={"body": "expected an object"})
+    try:
+        return load_document(schema, data)
+    except ValidationError as exc:
+        raise ValidationFailed(f"the {what} is not valid", fields=flatten_errors(exc.messages)) from None
 
 
 def to_json_doc(schema: Schema, loaded: dict) -> dict:

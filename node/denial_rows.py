@@ -1,0 +1,121 @@
+"""Denials as rows: validating a body, and the rows that store a denial document.
+
+Nothing here reads or writes the database. ``cordon denials import`` prepares
+its rows with :class:`DenialPreparer` in a worker process (see
+:mod:`node.importer`) while the main process writes the chunk before; the
+registry (:mod:`node.denials`) prepares in its own process for the API and
+for small files. A prepared row holds strings and tuples only, so it crosses
+between processes cheaply.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import NamedTuple
+
+from . import json_text, party_names
+from .errors import NodeError, ReadOnlyRecord, ValidationFailed
+from .record_table import content_hash, dumps, iso, new_uid
+from .schemas import DENIAL_STATUSES, DenialInput, load_body
+from .timestamps import add_years
+
+INPUT = DenialInput()
+INPUT_FIELDS = tuple(INPUT.fields)
+EXPORTED_FIELDS = frozenset(("uid", "origin", "version", "status", "revoked_reason", "created_at", "updated_at"))
+
+
+class StoredDenial(NamedTuple):
+    """What storing one denial document writes: its ``denials`` row (``UPSERT`` parameters; the
+    document's JSON is the last) and its ``party_names`` rows."""
+
+    row: tuple
+    names: list[tuple]
+
+    @property
+    def uid(self) -> str:
+        return self.row[0]
+
+    @property
+    def origin(self) -> str:
+        return self.row[1]
+
+    @property
+    def version(self) -> int:
+        return self.row[3]
+
+    @property
+    def text(self) -> str:
+        return self.row[-1]
+
+
+class Prepared(NamedTuple):
+    """One valid import row: its reference, the status it has in the file, its validated content
+    (compact JSON) and, for an active row, the record it creates when its reference is new."""
+
+    ref: str
+    status: str
+    content: str
+    new: StoredDenial | None
+
+
+def party_text(doc: dict) -> str:
+    """Folded party names, for the list filter ``party=``."""
+    names = [n["text"] for p in doc.get("parties", []) for n in p.get("names", [])]
+    return " | ".join(names).casefold()
+
+
+def stored_form(doc: dict) -> StoredDenial:
+    text = dumps(doc)
+    row = (doc["uid"], doc["origin"], doc["ref"], doc["version"], doc["status"], doc.get("sensitivity", "restricted"),
+           doc.get("destination_country"), json.dumps(doc.get("regimes", [])), doc.get("denied_on"),
+           doc.get("review_due"), doc["created_at"], doc["updated_at"], party_text(doc), content_hash(doc), text)
+    return StoredDenial(row, party_names.rows_of(doc))
+
+
+class DenialPreparer:
+    """Validates denial bodies for this node and prepares import rows."""
+
+    def __init__(self, node_id: str, review_years: int = 3):
+        self.node_id = node_id
+        self.review_years = review_years
+
+    def validate(self, data) -> dict:
+        loaded, doc = load_body(INPUT, data, "denial")
+        if "review_due" not in doc:
+            doc["review_due"] = add_years(loaded["denied_on"], self.review_years).isoformat()
+        return doc
+
+    def new_doc(self, content: dict, now: dt.datetime) -> dict:
+        stamp = iso(now)
+        doc = {"uid": new_uid(), "origin": self.node_id, "version": 1, "status": "active",
+               **content, "created_at": stamp, "updated_at": stamp}
+        doc.setdefault("notified_at", stamp)
+        return doc
+
+    def prepare_many(self, rows: list, now: dt.datetime) -> list:
+        """For each row, its :class:`Prepared` form or the :class:`NodeError` rejecting it."""
+        out = []
+        for data in rows:
+            try:
+                data, status = self.exported_fields(data)
+                content = self.validate(data)
+            except NodeError as exc:
+                out.append(exc)
+                continue
+            new = stored_form(self.new_doc(content, now)) if status == "active" else None
+            out.append(Prepared(content["ref"], status, json_text.dumps(content), new))
+        return out
+
+    def exported_fields(self, data) -> tuple[dict, str]:
+        """Split off what a node assigns to a record; returns (input fields, status in the row)."""
+        if not isinstance(data, dict) or not EXPORTED_FIELDS & data.keys():
+            return data, "active"
+        status, origin = data.get("status", "active"), data.get("origin", self.node_id)
+        data = {k: v for k, v in data.items() if k not in EXPORTED_FIELDS}
+        if origin != self.node_id:
+            raise ReadOnlyRecord(f"this row belongs to {origin}; only its origin can import it",
+                                 fields={"origin": f"{origin} is not this node ({self.node_id})"})
+        if status not in DENIAL_STATUSES:
+            raise ValidationFailed("unknown status", fields={"status": f"must be one of {', '.join(DENIAL_STATUSES)}"})
+        return data, status
