@@ -124,11 +124,13 @@ class WorkerPool:
 
     def _spawn(self, number: int) -> None:
         fd = self.listener.fileno()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "node.worker_pool", str(self.data_dir), str(fd), str(self._write_fd),
-             str(number), str(os.getpid())],
-            pass_fds=(fd, self._write_fd), stdin=subprocess.DEVNULL)
-        with self._lock:
+        with self._lock:  # never after stop() has collected the processes to stop
+            if self._stopping.is_set():
+                return
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "node.worker_pool", str(self.data_dir), str(fd), str(self._write_fd),
+                 str(number), str(os.getpid())],
+                pass_fds=(fd, self._write_fd), stdin=subprocess.DEVNULL)
             self._procs[number] = proc
         self._starts.setdefault(number, []).append(time.monotonic())
         log.info("serving process %d started (pid %d)", number, proc.pid)
@@ -152,8 +154,8 @@ class WorkerPool:
                 self._spawn(number)
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
         with self._lock:
+            self._stopping.set()
             procs = list(self._procs.values())
         for proc in procs:
             if proc.poll() is None:
