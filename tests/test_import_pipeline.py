@@ -241,3 +241,22 @@ def test_the_worker_stops_when_the_importing_process_is_killed(node_dir, tmp_pat
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_prepared_row_gives_back_its_validated_content():
+    import datetime as dt
+
+    from node import samples
+    from node.denial_rows import DenialPreparer
+
+    preparer = DenialPreparer("MT")
+    now = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
+    bodies = list(samples.denials(20, "MT", seed=5)) + [sample_denial(), sample_denial(notified_at=None)]
+    bodies += [sample_denial(notified_at="2026-02-01T10:00:00Z"), {**sample_denial(), "status": "revoked"}]
+    for body in bodies:
+        data, status = preparer.exported_fields(body)
+        content = preparer.validate(data)
+        [prepared] = preparer.prepare_many([body], now)
+        assert (prepared.content is None) == (status == "active")
+        assert prepared.content_doc() == content
+        assert list(prepared.content_doc()) == list(content)  # the same order: the same amended document
