@@ -1,8 +1,8 @@
 """Denials as rows: validating a body, and the rows that store a denial document.
 
 Nothing here reads or writes the database. ``cordon denials import`` prepares
-its rows with :class:`DenialPreparer` in a worker process (see
-:mod:`node.importer`) while the main process writes the chunk before; the
+its rows with :class:`DenialPreparer` in two worker processes (see
+:mod:`node.importer`) while the main process writes the chunks before; the
 registry (:mod:`node.denials`) prepares in its own process for the API and
 for small files. A prepared row holds strings and tuples only, so it crosses
 between processes cheaply.

@@ -41,7 +41,7 @@ from .schemas import ROLES, DenialInput
 from .timestamps import utc_now
 
 BATCH = 500
-PIPELINE_LINES = 2000  # a larger file of denials is prepared in a worker process (and shows a progress bar)
+PIPELINE_LINES = 2000  # a larger file of denials is prepared in worker processes (and shows a progress bar)
 WORKERS = 2  # worker processes preparing the chunks of a large file of denials, in turn
 AHEAD = 2  # chunks each worker process may prepare ahead of the writes
 GC_YOUNG = 50_000  # allocations between two young garbage collections during an import
