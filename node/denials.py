@@ -170,7 +170,7 @@ class DenialRegistry:
                 unseen.add(stored.uid)
             else:
                 try:
-                    outcome, doc = self._import_outcome(json_text.loads(row.content), row.status, existing, now)
+                    outcome, doc = self._import_outcome(row.content_doc(), row.status, existing, now)
                 except NodeError as exc:
                     results.append(exc)
                     continue

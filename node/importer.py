@@ -8,10 +8,11 @@ chunk the database refuses is written again row by row, each row in its own
 savepoint, so one bad row never undoes its neighbours. The national reference
 (or licence number) is the key: importing the same file again changes nothing.
 
-:func:`run_pipelined_import` does the same for a file of denials with two
-processes: a worker process reads, parses and validates the rows and builds
-what storing them writes (:class:`node.denial_rows.DenialPreparer`), chunk
-after chunk, while this process writes the chunk before.
+:func:`run_pipelined_import` does the same for a file of denials with
+worker processes: two workers read the file, and each parses and validates
+the rows of every other chunk and builds what storing them writes
+(:class:`node.denial_rows.DenialPreparer`), while this process writes the
+chunks in the file's order.
 
 CSV columns are documented in ``docs/import.md``.
 """
@@ -23,6 +24,7 @@ import csv
 import dataclasses
 import gc
 import io
+import itertools
 import json
 import multiprocessing
 import pickle
@@ -39,8 +41,9 @@ from .schemas import ROLES, DenialInput
 from .timestamps import utc_now
 
 BATCH = 500
-PIPELINE_LINES = 2000  # a larger file of denials is prepared in a worker process (and shows a progress bar)
-AHEAD = 2  # chunks the worker process may prepare ahead of the writes
+PIPELINE_LINES = 2000  # a larger file of denials is prepared in worker processes (and shows a progress bar)
+WORKERS = 2  # worker processes preparing the chunks of a large file of denials, in turn
+AHEAD = 2  # chunks each worker process may prepare ahead of the writes
 GC_YOUNG = 50_000  # allocations between two young garbage collections during an import
 POLL_SECONDS = 1.0  # how often a process waiting on the other checks that it still runs
 LIST_SEP = ";"
@@ -86,40 +89,45 @@ def detect_format(path: Path) -> str:
 
 def read_rows(path: Path, kind: str) -> Iterator[tuple[int, dict | RowError]]:
     """Yield (line number, row dict or the error that makes the row unreadable)."""
-    fmt = detect_format(path)
+    if detect_format(path) == "jsonl":
+        for number, line in _jsonl_lines(path):
+            yield number, _jsonl_row(line)
+        return
     with open(path, encoding="utf-8-sig", newline="") as handle:
-        if fmt == "jsonl":
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json_text.loads(line)
-                    if not isinstance(row, dict):
-                        raise RowError("each line must be a JSON object")
-                    yield number, row
-                except json.JSONDecodeError as exc:
-                    yield number, RowError(f"not valid JSON: {exc.msg} at column {exc.colno}")
-                except RowError as exc:
-                    yield number, exc
-        else:
-            reader = csv.DictReader(handle, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-            if kind == "denial":
-                unknown = sorted({(c or "").strip() for c in reader.fieldnames or ()} - denial_columns() - {""})
-                if unknown:
-                    raise RowError(f"{path.name}: the header names column(s) a denial does not have: "
-                                   f"{', '.join(unknown)} (docs/import.md lists the columns)")
-            parse = denial_from_csv if kind == "denial" else licence_line_from_csv
-            for row in reader:
-                number = reader.line_num
-                if None in row:
-                    yield number, RowError("more cells than header columns")
-                    continue
-                cells = {k.strip(): (v or "").strip() for k, v in row.items() if k}
-                try:
-                    yield number, parse(cells)
-                except RowError as exc:
-                    exc.key = cells.get("number") or None
-                    yield number, exc
+        reader = csv.DictReader(handle, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+        if kind == "denial":
+            unknown = sorted({(c or "").strip() for c in reader.fieldnames or ()} - denial_columns() - {""})
+            if unknown:
+                raise RowError(f"{path.name}: the header names column(s) a denial does not have: "
+                               f"{', '.join(unknown)} (docs/import.md lists the columns)")
+        parse = denial_from_csv if kind == "denial" else licence_line_from_csv
+        for row in reader:
+            number = reader.line_num
+            if None in row:
+                yield number, RowError("more cells than header columns")
+                continue
+            cells = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+            try:
+                yield number, parse(cells)
+            except RowError as exc:
+                exc.key = cells.get("number") or None
+                yield number, exc
+
+
+def _jsonl_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each line of a JSON Lines file that is not blank."""
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                yield number, line
+
+
+def _jsonl_row(line: str) -> dict | RowError:
+    try:
+        row = json_text.loads(line)
+    except json.JSONDecodeError as exc:
+        return RowError(f"not valid JSON: {exc.msg} at column {exc.colno}")
+    return row if isinstance(row, dict) else RowError("each line must be a JSON object")
 
 
 def split(value: str) -> list[str]:
@@ -310,23 +318,30 @@ def run_bulk_import(db, rows: Iterator[tuple[int, dict | RowError]], store_many:
 def run_pipelined_import(db, path: Path, preparer, store_prepared: Callable[[list, object], list],
                          progress: Callable[[int], None] | None = None) -> ImportReport:
     """:func:`run_bulk_import` of the denials in the file ``path`` with the reading, parsing,
-    validation and preparation of the rows in a worker process, a few chunks ahead of the writes.
+    validation and preparation of the rows in ``WORKERS`` worker processes, a few chunks ahead of
+    the writes.
 
-    ``preparer`` (picklable) has ``prepare_many(rows, now)``, giving each row's prepared form or
-    its :class:`NodeError`; ``store_prepared(prepared, now)`` writes a chunk of them and gives what
-    ``store_many`` gives. ``now`` is the moment the worker prepared the chunk. An error in the
-    worker (an unreadable file, a CSV header naming unknown columns) is raised here; an error here
-    stops the worker, and a worker whose parent is gone stops itself."""
+    Worker ``k`` prepares the chunks whose index modulo ``WORKERS`` is ``k`` (it reads past the
+    others without parsing them); this process takes the chunks strictly in the file's order, so
+    the result is the one-process import's. ``preparer`` (picklable) has ``prepare_many(rows,
+    now)``, giving each row's prepared form or its :class:`NodeError`; ``store_prepared(prepared,
+    now)`` writes a chunk of them and gives what ``store_many`` gives. ``now`` is the moment a
+    worker prepared the chunk. An error in a worker (an unreadable file, a CSV header naming
+    unknown columns) is raised here when its chunk's turn comes; an error here stops the workers,
+    and a worker whose parent is gone stops itself."""
     context = multiprocessing.get_context("spawn")
-    chunks = context.Queue(maxsize=AHEAD)
-    worker = context.Process(target=_prepare_in_worker, args=(path, preparer, chunks),
-                             name="cordon-import-reader", daemon=True)
-    worker.start()
-    report = ImportReport()
+    lanes = []
     try:
+        for number in range(WORKERS):
+            chunks = context.Queue(maxsize=AHEAD)
+            worker = context.Process(target=_prepare_in_worker, args=(path, preparer, chunks, number, WORKERS),
+                                     name=f"cordon-import-reader-{number}", daemon=True)
+            lanes.append((chunks, worker))
+            worker.start()
+        report = ImportReport()
         with _frozen_heap():
-            while True:
-                message = _receive(chunks, worker)
+            for index in itertools.count():
+                message = _receive(*lanes[index % WORKERS])
                 if message[0] == "done":
                     break
                 if message[0] == "error":
@@ -336,17 +351,33 @@ def run_pipelined_import(db, path: Path, preparer, store_prepared: Callable[[lis
                 if progress:
                     progress(len(chunk))
     finally:
-        if worker.is_alive():
-            worker.terminate()
-        worker.join()
-        chunks.close()
+        for chunks, worker in lanes:
+            if worker.is_alive():
+                worker.terminate()
+        for chunks, worker in lanes:
+            if worker.pid is not None:
+                worker.join()
+            chunks.close()
     report.rejected.sort(key=lambda r: r.line)
     return report
 
 
-def _prepare_in_worker(path: Path, preparer, chunks) -> None:
-    """The worker process: read and prepare ``path`` chunk by chunk into ``chunks``, then "done",
-    or the error that stopped it."""
+def _own_chunks(path: Path, number: int, workers: int) -> Iterator[list]:
+    """The chunks of ``BATCH`` rows of the denial file ``path`` whose index modulo ``workers`` is
+    ``number``. The lines of a JSON Lines file's other chunks are only counted, not parsed."""
+    if detect_format(path) == "jsonl":
+        for index, lines in enumerate(_chunks(_jsonl_lines(path), BATCH)):
+            if index % workers == number:
+                yield [(line_number, _jsonl_row(line)) for line_number, line in lines]
+    else:
+        for index, chunk in enumerate(_chunks(read_rows(path, "denial"), BATCH)):
+            if index % workers == number:
+                yield chunk
+
+
+def _prepare_in_worker(path: Path, preparer, chunks, number: int, workers: int) -> None:
+    """A worker process: read ``path`` and prepare its chunks (those of :func:`_own_chunks`) into
+    ``chunks``, then "done", or the error that stopped it."""
     parent = multiprocessing.parent_process()
 
     def send(message) -> None:
@@ -361,12 +392,12 @@ def _prepare_in_worker(path: Path, preparer, chunks) -> None:
 
     try:
         with _frozen_heap():
-            for chunk in _chunks(read_rows(path, "denial"), BATCH):
+            for chunk in _own_chunks(path, number, workers):
                 now = utc_now()
                 readable = [row for _, row in chunk if not isinstance(row, RowError)]
                 prepared = iter(preparer.prepare_many(readable, now))
-                send(("chunk", now, [(number, row if isinstance(row, RowError) else next(prepared))
-                                     for number, row in chunk]))
+                send(("chunk", now, [(line, row if isinstance(row, RowError) else next(prepared))
+                                     for line, row in chunk]))
         send(("done",))
     except SystemExit:
         raise
@@ -385,7 +416,7 @@ def _portable(exc: BaseException) -> BaseException:
 
 
 def _receive(chunks, worker):
-    """The next message of the worker, or an error when it stopped without saying why."""
+    """The next message of ``worker`` (from its queue ``chunks``), or an error when it stopped without saying why."""
     while True:
         try:
             return chunks.get(timeout=POLL_SECONDS)

@@ -10,6 +10,11 @@ per schema, the common type checks and validators written inline) doing what
 validators, deserializers and serializers and the schema's own
 ``validates_schema`` and ``post_load`` hooks.
 
+A field of a custom type may have a ``fast_deserialize(value)`` method: what
+its ``_deserialize`` gives for the values it is sure of, :class:`GiveUp` for
+any other; the compiled loader calls it (then the field's validators)
+instead of ``_deserialize``.
+
 The compiled function only ever accepts. At the first doubt (a value that
 fails a check, a type it does not handle itself, a hook it does not know) it
 raises :class:`GiveUp`, and the caller runs marshmallow, which gives the
@@ -86,6 +91,14 @@ def _field_loader(field: fields.Field, name: str) -> Loader:
                 check(out)
             return out
         return load_dict
+    fast = getattr(field, "fast_deserialize", None)
+    if fast is not None:
+        def load_fast(value):
+            out = fast(value)
+            if check:
+                check(out)
+            return out
+        return load_fast
     if kind is fields.Nested and isinstance(field.nested, type) and issubclass(field.nested, Schema) \
             and not field.many and field.only is None and not field.exclude and field.unknown in (None, RAISE):
         load_nested = compile_loader(field.schema)

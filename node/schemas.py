@@ -32,6 +32,7 @@ LICENCE_TYPES = ("individual", "global", "general", "large_project")
 LICENCE_STATUSES = ("valid", "suspended", "revoked", "expired", "exhausted")
 REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/._ -]{0,63}$")
 SCRIPT_RE = re.compile(r"^[A-Z][a-z]{3}$")
+PLAIN_AMOUNT_RE = re.compile(r"[0-9]{1,16}(?:\.[0-9]{1,6})?\Z")
 # Words that follow a licence number in a route (/api/v1/licences/<number>/<word>...); a test
 # keeps this list in step with the routes.
 LICENCE_SUB_ROUTES = ("history", "suspend", "reinstate", "revoke", "flags", "checks", "reversal", "verify")
@@ -56,6 +57,15 @@ class Country(fields.String):
         code = super()._deserialize(value, attr, data, **kw).strip().upper()
         if len(code) != 2 or code not in country_codes():
             raise ValidationError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
+        return code
+
+    def fast_deserialize(self, value):
+        """``_deserialize`` for a str naming a country (every code is two letters); GiveUp otherwise."""
+        if type(value) is not str:
+            raise GiveUp
+        code = value.strip().upper()
+        if code not in country_codes():
+            raise GiveUp
         return code
 
 
@@ -85,6 +95,19 @@ class Amount(fields.Decimal):
             raise ValidationError("must be greater than zero" if self.positive else "must not be negative")
         if number.as_tuple().exponent < -6 or number.adjusted() > 15:
             raise ValidationError("too many digits")
+        return number
+
+    def fast_deserialize(self, value):
+        """``_deserialize`` for a str of at most 16 digits with at most 6 after a point (the
+        exponent and size limits hold), or such an int; GiveUp otherwise."""
+        if type(value) is str:
+            if PLAIN_AMOUNT_RE.match(value) is None:
+                raise GiveUp
+        elif type(value) is not int or not 0 <= value < 10**16:
+            raise GiveUp
+        number = decimal.Decimal(value)
+        if self.positive and not number:
+            raise GiveUp
         return number
 
 

@@ -1,5 +1,6 @@
-"""The two-process import (``importer.run_pipelined_import``): a worker process reads and prepares
-the rows while this process writes them; the result is the same as the one-process import's."""
+"""The pipelined import (``importer.run_pipelined_import``): worker processes read and prepare the
+rows, chunk by chunk in turn, while this process writes them; the result is the same as the
+one-process import's."""
 
 from __future__ import annotations
 
@@ -145,6 +146,35 @@ def test_an_error_in_the_worker_is_raised_here_and_nothing_is_left_running(node_
     assert multiprocessing.active_children() == []
 
 
+def test_an_unreadable_line_in_a_later_chunk_is_raised_after_the_chunks_before_it(node_dir, tmp_path):
+    path = mixed_file(tmp_path / "mixed.jsonl", 4 * importer.BATCH)
+    lines = path.read_bytes().split(b"\n")
+    lines[importer.BATCH + 10] = '{"ref": "caf\xe9"}'.encode("latin-1")  # in the second chunk
+    path.write_bytes(b"\n".join(lines))
+    seen = []
+    with pytest.raises(UnicodeDecodeError):
+        import_file(node_dir, path, pipelined=True, progress=seen.append)
+    assert seen == [importer.BATCH]  # the first chunk, prepared by the other worker, was written
+    assert rows(node_dir, "SELECT count(*) FROM denials")[0][0] == importer.BATCH - 3
+    assert multiprocessing.active_children() == []
+
+
+def test_every_worker_prepares_its_share_in_the_files_order(node_dir, tmp_path):
+    path = mixed_file(tmp_path / "mixed.jsonl", 5 * importer.BATCH + 7)
+    seen = []
+    report = import_file(node_dir, path, pipelined=True, progress=seen.append)
+    assert seen == [importer.BATCH] * 5 + [6]  # the blank line is no row
+    refs = rows(node_dir, "SELECT d.ref FROM changes c JOIN denials d ON d.uid = c.uid WHERE c.version = 1 "
+                          "ORDER BY c.seq")
+    expected = [f"MT/DEN/2026/{n:05d}" for n in range(1, 5 * importer.BATCH + 8)
+                if n not in (1, importer.BATCH - 1, importer.BATCH, importer.BATCH + 1, importer.BATCH + 2,
+                             importer.BATCH + 3, 2 * importer.BATCH)]
+    assert [ref for (ref,) in refs] == expected  # written in the file's order, chunk after chunk
+    assert (report.created, report.amended, len(report.rejected)) == (len(expected), 1, 5)
+    assert CliRunner().invoke(main, ["audit", "verify", "--data-dir", str(node_dir)]).exit_code == 0
+    assert multiprocessing.active_children() == []
+
+
 def test_an_error_here_stops_the_worker_and_keeps_the_chunks_written(node_dir, tmp_path):
     path = mixed_file(tmp_path / "mixed.jsonl", 4 * importer.BATCH)
 
@@ -165,6 +195,14 @@ def children(pid: int) -> list[int]:
     except FileNotFoundError:
         return []
     return [int(part) for part in text.split()]
+
+
+def is_worker(pid: int) -> bool:
+    """A spawned worker process, not multiprocessing's resource tracker."""
+    try:
+        return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False
 
 
 def alive(pid: int) -> bool:
@@ -188,10 +226,10 @@ def test_the_worker_stops_when_the_importing_process_is_killed(node_dir, tmp_pat
     try:
         deadline = time.monotonic() + 60
         workers = []
-        while not workers and time.monotonic() < deadline:
-            workers = [pid for pid in children(proc.pid) if alive(pid)]
+        while len(workers) < importer.WORKERS and time.monotonic() < deadline:
+            workers = [pid for pid in children(proc.pid) if alive(pid) and is_worker(pid)]
             time.sleep(0.1)
-        assert workers, "the import started no worker process"
+        assert len(workers) == importer.WORKERS, f"the import started {len(workers)} worker processes"
         time.sleep(1.0)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -203,3 +241,22 @@ def test_the_worker_stops_when_the_importing_process_is_killed(node_dir, tmp_pat
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_prepared_row_gives_back_its_validated_content():
+    import datetime as dt
+
+    from node import samples
+    from node.denial_rows import DenialPreparer
+
+    preparer = DenialPreparer("MT")
+    now = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
+    bodies = list(samples.denials(20, "MT", seed=5)) + [sample_denial(), sample_denial(notified_at=None)]
+    bodies += [sample_denial(notified_at="2026-02-01T10:00:00Z"), {**sample_denial(), "status": "revoked"}]
+    for body in bodies:
+        data, status = preparer.exported_fields(body)
+        content = preparer.validate(data)
+        [prepared] = preparer.prepare_many([body], now)
+        assert (prepared.content is None) == (status == "active")
+        assert prepared.content_doc() == content
+        assert list(prepared.content_doc()) == list(content)  # the same order: the same amended document

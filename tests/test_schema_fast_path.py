@@ -124,3 +124,24 @@ def test_mutated_documents_agree(kind, pick, where, action, new_value, new_key, 
         data = mutate(data, path, action, new_value, new_key)
         where = where * 31 + 7
     assert_agree(kind, data)
+
+
+AMOUNTS = ["0", "0.0", "1", "12.50", "0001.5", "1.000000", "1.1234567", "9999999999999999.999999",
+           "12345678901234567", " 1", "1 ", "1\n", "1.", ".5", "1e3", "-0", "-1", "+1", "١٢", "NaN", "Infinity",
+           0, 5, 10**16 - 1, 10**16, -1, True, False, 1.5, None, [], {}]
+COUNTRIES = ["IR", "ir", " Ir ", "\tpk\n", "XX", "I R", "IRN", "", " ", "ı̇r", "ＩＲ", "DE ", 1, None, True, [], {}]
+
+
+def test_amounts_and_countries_agree_with_marshmallow():
+    base = sample_denial()
+    party = dict(base["parties"][0])
+    for amount in AMOUNTS:
+        for field in ("quantity", "value"):
+            assert_agree("denial", {**base, field: amount})
+    for country in COUNTRIES:
+        assert_agree("denial", {**base, "destination_country": country})
+        assert_agree("denial", {**base, "transit_countries": [country, "AE"]})
+        assert_agree("denial", {**base, "parties": [{**party, "country": country}]})
+        assert_agree("licence", {**sample_licence(), "destinations": ["DE", country]})
+    fast, _ = assert_agree("denial", {**base, "quantity": "0001.5", "value": 7, "destination_country": " ir "})
+    assert fast is not None and (fast["quantity"], fast["value"], fast["destination_country"]) == ("1.5", "7", "IR")
