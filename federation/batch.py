@@ -120,24 +120,25 @@ def _payload_bytes(kind, recipient, record: bytes, rev, record_type) -> bytes:
 
 def _frame(kind, recipient, rev, record_type) -> tuple[bytes, bytes]:
     """The canonical payload's bytes before and after the record's value."""
-    if type(kind) is str and type(recipient) is str and type(record_type) is str:
-        head, type_tail = _head(kind, recipient), _type_tail(record_type)
-    else:
-        head = b'{"kind":' + canonical_bytes(kind) + b',"recipient":' + canonical_bytes(recipient) + b',"record":'
-        type_tail = b',"type":' + canonical_bytes(record_type) + b"}"
+    strings = type(kind) is str and type(recipient) is str and type(record_type) is str
+    head = (_cached_head if strings else _head)(kind, recipient)
+    type_tail = (_cached_type_tail if strings else _type_tail)(record_type)
     # A non-negative safe integer's canonical form is its decimal digits (bool is not int here).
     rev_bytes = str(rev).encode() if type(rev) is int and 0 <= rev <= MAX_SAFE_INTEGER else canonical_bytes(rev)
     return head, b',"rev":' + rev_bytes + type_tail
 
 
-@functools.lru_cache(maxsize=256)
-def _head(kind: str, recipient: str) -> bytes:
+def _head(kind, recipient) -> bytes:
     return b'{"kind":' + canonical_bytes(kind) + b',"recipient":' + canonical_bytes(recipient) + b',"record":'
 
 
-@functools.lru_cache(maxsize=64)
-def _type_tail(record_type: str) -> bytes:
+def _type_tail(record_type) -> bytes:
     return b',"type":' + canonical_bytes(record_type) + b"}"
+
+
+# A node sends and receives few kinds, recipients and types: their parts are encoded once each.
+_cached_head = functools.lru_cache(maxsize=256)(_head)
+_cached_type_tail = functools.lru_cache(maxsize=64)(_type_tail)
 
 
 def verify_item(jws: str, *, sender: str, me: str, key_lookup) -> Item:
