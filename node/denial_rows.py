@@ -74,11 +74,16 @@ def party_text(doc: dict) -> str:
     return " | ".join(names).casefold()
 
 
-def stored_form(doc: dict) -> StoredDenial:
-    text = dumps(doc)
-    row = (doc["uid"], doc["origin"], doc["ref"], doc["version"], doc["status"], doc.get("sensitivity", "restricted"),
-           doc.get("destination_country"), json.dumps(doc.get("regimes", [])), doc.get("denied_on"),
-           doc.get("review_due"), doc["created_at"], doc["updated_at"], party_text(doc), content_hash(doc), text)
+def stored_form(doc: dict, text: str | None = None, stamp: str | None = None) -> StoredDenial:
+    """The rows storing ``doc``. ``text``: its stored JSON when the caller has it (a received
+    record is stored as the canonical JSON its origin signed); ``stamp``: the created / updated
+    time for a received view that leaves them out (its ``ref`` may be left out too: the uid
+    stands in)."""
+    text = dumps(doc) if text is None else text
+    row = (doc["uid"], doc["origin"], doc.get("ref") or doc["uid"], doc["version"], doc["status"],
+           doc.get("sensitivity", "restricted"), doc.get("destination_country"), json.dumps(doc.get("regimes", [])),
+           doc.get("denied_on"), doc.get("review_due"), doc.get("created_at") or stamp,
+           doc.get("updated_at") or stamp, party_text(doc), content_hash(doc), text)
     return StoredDenial(row, party_names.rows_of(doc))
 
 

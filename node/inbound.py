@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import logging
 
 import sqlite_utils
@@ -23,9 +22,9 @@ from federation.http_signature import verify_request
 from . import party_names
 from .database import write_transaction
 from .denials import UPSERT as DENIAL_UPSERT
-from .denial_rows import party_text
+from .denial_rows import stored_form
 from .peers import NonceStore, PeerRegistry, TrustIndex
-from .record_table import content_hash, dumps
+from .record_table import dumps
 from .timestamps import to_iso
 
 log = logging.getLogger("cordon.inbound")
@@ -196,7 +195,7 @@ class _PendingRows:
         self.uids: set[str] = set()
         self.denials: list[tuple] = []
         self.versions: list[tuple] = []
-        self.docs: list[dict] = []
+        self.names: list[tuple[str, list[tuple]]] = []  # (uid, its party-name rows)
         self.receipts: list[tuple] = []
 
     def denial(self, view: dict, view_bytes: bytes | None) -> None:
@@ -205,14 +204,10 @@ class _PendingRows:
         else:
             doc = {**view, "status": view.get("status", "active")}
             text = dumps(doc)
-        stamp = self.stamp
-        self.denials.append(
-            (doc["uid"], doc["origin"], doc.get("ref") or doc["uid"], doc["version"], doc["status"],
-             doc.get("sensitivity", "restricted"), doc.get("destination_country"), json.dumps(doc.get("regimes", [])),
-             doc.get("denied_on"), doc.get("review_due"), doc.get("created_at") or stamp,
-             doc.get("updated_at") or stamp, party_text(doc), content_hash(doc), text))
-        self.versions.append((doc["uid"], doc["version"], stamp, text))
-        self.docs.append(doc)
+        stored = stored_form(doc, text, self.stamp)
+        self.denials.append(stored.row)
+        self.versions.append((doc["uid"], doc["version"], self.stamp, text))
+        self.names.append((doc["uid"], stored.names))
         self.uids.add(doc["uid"])
 
     def received(self, item, peer_id: str, signature: str | None) -> None:
@@ -225,7 +220,7 @@ class _PendingRows:
             conn.executemany(DENIAL_UPSERT, self.denials)  # the origin is checked before: it never changes
             conn.executemany("INSERT OR IGNORE INTO denial_versions (uid, version, recorded_at, doc) "
                              "VALUES (?, ?, ?, ?)", self.versions)
-            party_names.write_many(conn, self.docs)
+            party_names.write_rows(conn, [uid for uid, _ in self.names], [row for _, rows in self.names for row in rows])
         if self.receipts:
             conn.executemany(
                 "INSERT INTO received (uid, origin, record_type, version, rev, kind, received_at, signature) "
@@ -233,4 +228,4 @@ class _PendingRows:
                 "rev = excluded.rev, kind = excluded.kind, received_at = excluded.received_at, "
                 "signature = excluded.signature", self.receipts)
         self.uids.clear()
-        self.denials, self.versions, self.docs, self.receipts = [], [], [], []
+        self.denials, self.versions, self.names, self.receipts = [], [], [], []

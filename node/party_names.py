@@ -22,16 +22,6 @@ from .database import write_transaction
 from .screening import FORMS_VERSION, normalise_name
 
 
-def write(db: sqlite_utils.Database, doc: dict) -> None:
-    """Replace the party-name rows of one denial (call inside its write transaction)."""
-    write_many(db.conn, [doc])
-
-
-def write_many(conn: sqlite3.Connection, docs: list[dict]) -> None:
-    """Replace the party-name rows of several denials at once (inside their write transaction)."""
-    write_rows(conn, [doc["uid"] for doc in docs], [row for doc in docs for row in rows_of(doc)])
-
-
 def rows_of(doc: dict) -> list[tuple]:
     """The ``party_names`` rows of one denial: (uid, party index, role, text)."""
     uid = doc["uid"]
