@@ -71,7 +71,7 @@ class AuditLog:
         for entry in entries:
             seq += 1
             stamp = iso(entry.at or utc_now())
-            detail_text = json.dumps(entry.detail or {}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+            detail_text = json_text.dumps_sorted_utf8(entry.detail or {}).decode("utf-8")
             digest = entry_hash(prev, stamp, entry.actor, entry.action, entry.target, detail_text)
             rows.append((seq, stamp, entry.actor, entry.action, entry.target, detail_text, prev, digest))
             prev = digest

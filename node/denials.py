@@ -2,8 +2,8 @@
 
 Only the origin changes a record: a denial received from a peer is stored
 read-only and any attempt to change it here is refused. Every change is one
-transaction holding the new current row, the kept version, the change-log
-entry and the audit entry.
+transaction holding the new current row, the version it replaces (kept for
+the history), the change-log entry and the audit entry.
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ class DenialRegistry:
             entries.append(Entry(actor, "denial.create" if outcome == "created" else "denial.amend", stored.uid,
                                  {"ref": row.ref, "version": stored.version, "via": "import"}, now))
         if written:
-            self._write(written, now, unseen=unseen)
+            self.write_stored(written, now, unseen=unseen)
             self.audit.append_many(entries)
         return results
 
@@ -275,13 +275,18 @@ class DenialRegistry:
         """Write docs as current rows, keep each version, rewrite party names, log own changes.
 
         One statement per table; a uid given twice ends at its last doc."""
-        self._write([stored_form(doc) for doc in docs], now)
+        self.write_stored([stored_form(doc) for doc in docs], now)
 
-    def _write(self, stored: list[StoredDenial], now: dt.datetime, *, unseen: set[str] = frozenset()) -> None:
-        """:meth:`_store_many` for documents in their stored form; ``unseen``: uids never stored before."""
-        self.db.conn.executemany(UPSERT, [item.row for item in stored])
-        self.table.keep_versions([(item.uid, item.version, item.text) for item in stored], now)
-        last = list({item.uid: item for item in stored}.values())
-        party_names.write_rows(self.db.conn, [item.uid for item in last],
-                               [name for item in last for name in item.names], unseen=unseen)
+    def write_stored(self, stored: list[StoredDenial], now: dt.datetime, *, unseen=frozenset()) -> None:
+        """Store documents in their stored form (local or received) in order: the version each
+        replaces is kept, party names are rewritten, changes to this node's own records are logged.
+        ``unseen``: uids never stored before. Call inside a write transaction."""
+        last = {item.uid: item for item in stored}
+        self.table.supersede([uid for uid in last if uid not in unseen])
+        self.db.conn.executemany(UPSERT, [item.row for item in last.values()])
+        passing = [(item.uid, item.version, item.text) for item in stored if last[item.uid] is not item]
+        if passing:  # a record changed twice in one write: its version in between is kept too
+            self.table.keep_versions(passing, now)
+        party_names.write_rows(self.db.conn, list(last), [name for item in last.values() for name in item.names],
+                               unseen=unseen)
         self.table.log_changes([(item.uid, item.version) for item in stored if item.origin == self.node_id], now)

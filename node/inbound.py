@@ -21,8 +21,8 @@ from federation.http_signature import verify_request
 
 from . import party_names
 from .database import write_transaction
-from .denials import UPSERT as DENIAL_UPSERT
 from .denial_rows import stored_form
+from .denials import DenialRegistry
 from .peers import NonceStore, PeerRegistry, TrustIndex
 from .record_table import dumps
 from .timestamps import to_iso
@@ -131,7 +131,7 @@ class RecordIntake:
         with write_transaction(self.db):
             held = self._held([item.uid for item, _ in verified], peer_id)
             stamp = to_iso(now)
-            rows = _PendingRows(self.db.conn, stamp)
+            rows = _PendingRows(self.db.conn, DenialRegistry(self.db, self.node_id), now)
             for item, jws in verified:
                 current = held.get(item.uid)
                 if current and current[0] != peer_id:
@@ -150,7 +150,7 @@ class RecordIntake:
                     receipt.dropped += 1
                     stored_jws = None
                 else:
-                    rows.denial(item.record, item.record_bytes)
+                    rows.denial(item.record, item.record_bytes, stored_before=current is not None)
                     receipt.stored += 1
                     stored_jws = jws
                 rows.received(item, peer_id, stored_jws)
@@ -187,27 +187,27 @@ class RecordIntake:
 
 
 class _PendingRows:
-    """Rows of received records written together (``executemany``) at the end of a batch or before a tombstone."""
+    """Rows of received records written together at the end of a batch or before a tombstone."""
 
-    def __init__(self, conn, stamp: str):
+    def __init__(self, conn, registry: DenialRegistry, now: dt.datetime):
         self.conn = conn
-        self.stamp = stamp
+        self.registry = registry
+        self.now = now
+        self.stamp = to_iso(now)
         self.uids: set[str] = set()
-        self.denials: list[tuple] = []
-        self.versions: list[tuple] = []
-        self.names: list[tuple[str, list[tuple]]] = []  # (uid, its party-name rows)
+        self.stored: list = []
+        self.unseen: set[str] = set()
         self.receipts: list[tuple] = []
 
-    def denial(self, view: dict, view_bytes: bytes | None) -> None:
+    def denial(self, view: dict, view_bytes: bytes | None, *, stored_before: bool) -> None:
         if "status" in view and view_bytes is not None:
             doc, text = view, view_bytes.decode("utf-8")  # the signed canonical JSON is the stored document
         else:
             doc = {**view, "status": view.get("status", "active")}
             text = dumps(doc)
-        stored = stored_form(doc, text, self.stamp)
-        self.denials.append(stored.row)
-        self.versions.append((doc["uid"], doc["version"], self.stamp, text))
-        self.names.append((doc["uid"], stored.names))
+        self.stored.append(stored_form(doc, text, self.stamp))
+        if not stored_before:
+            self.unseen.add(doc["uid"])
         self.uids.add(doc["uid"])
 
     def received(self, item, peer_id: str, signature: str | None) -> None:
@@ -215,17 +215,14 @@ class _PendingRows:
         self.uids.add(item.uid)
 
     def flush(self) -> None:
-        conn = self.conn
-        if self.denials:
-            conn.executemany(DENIAL_UPSERT, self.denials)  # the origin is checked before: it never changes
-            conn.executemany("INSERT OR IGNORE INTO denial_versions (uid, version, recorded_at, doc) "
-                             "VALUES (?, ?, ?, ?)", self.versions)
-            party_names.write_rows(conn, [uid for uid, _ in self.names], [row for _, rows in self.names for row in rows])
+        if self.stored:  # the origin is checked before: it never changes
+            self.registry.write_stored(self.stored, self.now, unseen=self.unseen)
         if self.receipts:
-            conn.executemany(
+            self.conn.executemany(
                 "INSERT INTO received (uid, origin, record_type, version, rev, kind, received_at, signature) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uid) DO UPDATE SET version = excluded.version, "
                 "rev = excluded.rev, kind = excluded.kind, received_at = excluded.received_at, "
                 "signature = excluded.signature", self.receipts)
         self.uids.clear()
-        self.denials, self.versions, self.names, self.receipts = [], [], [], []
+        self.unseen.clear()
+        self.stored, self.receipts = [], []

@@ -277,6 +277,8 @@ class LicenceRegistry:
 
     def _write(self, doc: dict, now: dt.datetime) -> None:
         text = dumps(doc)
+        if doc["version"] > 1:
+            self.table.supersede([doc["uid"]])
         self.db.execute(
             "INSERT INTO licences (uid, origin, number, version, status, type, valid_from, valid_to, created_at, "
             "updated_at, content_hash, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -286,6 +288,5 @@ class LicenceRegistry:
             [doc["uid"], doc["origin"], doc["number"], doc["version"], doc["status"], doc["type"], doc["valid_from"],
              doc["valid_to"], doc["created_at"], doc["updated_at"], content_hash(doc), text],
         )
-        self.table.keep_version(doc, now, text)
         if doc["origin"] == self.node_id:
             self.table.log_change(doc, now)

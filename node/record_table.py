@@ -1,10 +1,11 @@
 """What denials and licences have in common in storage: current row, version history,
 change log, content hashes and keyset pagination.
 
-A record's current state lives in its table (``doc`` holds the JSON); every
-version ever stored is kept in ``<type>_versions``; every change to one of
-this node's own records is appended to ``changes``, whose sequence number is
-commit order (SQLite serialises writers).
+A record's current version lives in its table (``doc`` holds the JSON); every
+earlier version is kept in ``<type>_versions``, moved there when a newer one
+replaces it (so a record that was never amended is stored once); every
+change to one of this node's own records is appended to ``changes``, whose
+sequence number is commit order (SQLite serialises writers).
 """
 
 from __future__ import annotations
@@ -105,12 +106,21 @@ class RecordTable:
             raise NotFound(f"no {self.record_type} with uid {uid}", fields={"uid": "not found"})
         return doc
 
-    def keep_version(self, doc: dict, at, text: str | None = None) -> None:
-        """Keep this version of ``doc``; ``text`` is ``dumps(doc)`` when the caller already has it."""
-        self.keep_versions([(doc["uid"], doc["version"], text if text is not None else dumps(doc))], at)
+    def supersede(self, uids) -> None:
+        """Keep the current version of each of ``uids`` that has one, before a newer version replaces
+        it; ``recorded_at`` is when it became current (its ``updated_at``). Call in the write transaction
+        that stores the newer versions, before storing them."""
+        unique = list(dict.fromkeys(uids))
+        for start in range(0, len(unique), 500):
+            part = unique[start:start + 500]
+            self.db.conn.execute(
+                f"INSERT OR IGNORE INTO {self.versions} (uid, version, recorded_at, doc) "
+                f"SELECT uid, version, updated_at, doc FROM {self.table} WHERE uid IN ({', '.join('?' * len(part))})",
+                part)
 
     def keep_versions(self, versions: list[tuple[str, int, str]], at) -> None:
-        """Keep several versions at once: ``(uid, version, dumps(doc))``."""
+        """Keep versions that were current only within one write (a record amended twice in one
+        batch): ``(uid, version, dumps(doc))``."""
         stamp = iso(at)
         self.db.conn.executemany(
             f"INSERT OR IGNORE INTO {self.versions} (uid, version, recorded_at, doc) VALUES (?, ?, ?, ?)",
@@ -129,11 +139,12 @@ class RecordTable:
         )
 
     def history(self, uid: str) -> list[dict]:
-        self.require(uid)
+        """Every version of the record, oldest first; the last is the current one."""
+        current = self.require(uid)
         rows = self.db.execute(
-            f"SELECT doc FROM {self.versions} WHERE uid = ? ORDER BY version", [uid]
+            f"SELECT doc FROM {self.versions} WHERE uid = ? AND version < ? ORDER BY version", [uid, current["version"]]
         ).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        return [json.loads(r[0]) for r in rows] + [current]
 
     def page(self, where: list[str], params: list, cursor: str | None, limit: int) -> tuple[list[dict], str | None]:
         after = decode_cursor(cursor)

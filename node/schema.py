@@ -355,6 +355,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX party_names_pending ON party_names (id) WHERE forms IS NULL;
         """,
     ),
+    (
+        "0010_current_versions_once",
+        """
+        DELETE FROM denial_versions WHERE EXISTS (SELECT 1 FROM denials d
+            WHERE d.uid = denial_versions.uid AND d.version = denial_versions.version);
+        DELETE FROM licence_versions WHERE EXISTS (SELECT 1 FROM licences l
+            WHERE l.uid = licence_versions.uid AND l.version = licence_versions.version);
+        """,
+    ),
 ]
 
 

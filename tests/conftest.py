@@ -16,6 +16,10 @@ from node.config import Settings  # noqa: E402
 from node.datadir import initialise  # noqa: E402
 
 
+# Every version of every denial held: the current ones (``denials``) and the earlier ones (``denial_versions``).
+EVERY_DENIAL_VERSION = "(SELECT uid, version, doc FROM denial_versions UNION ALL SELECT uid, version, doc FROM denials)"
+
+
 def sample_denial(ref="MT/DEN/2026/0001", **overrides) -> dict:
     denial = {
         "ref": ref,

@@ -42,7 +42,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
-from conftest import sample_denial
+from conftest import EVERY_DENIAL_VERSION, sample_denial
 from nodeproc import NodeProcess, free_port
 
 from federation.batch import Recipient, Sender, seal_batch, sign_item
@@ -227,7 +227,7 @@ class NodeDB:
         """Everything this node keeps about one record uid."""
         return {
             "denials": self.rows("SELECT version, status, doc FROM denials WHERE uid = ?", [uid]),
-            "versions": self.rows("SELECT version FROM denial_versions WHERE uid = ? ORDER BY version", [uid]),
+            "versions": self.rows(f"SELECT version FROM {EVERY_DENIAL_VERSION} WHERE uid = ? ORDER BY version", [uid]),
             "received": self.rows("SELECT origin, version, rev, kind, received_at, signature FROM received "
                                   "WHERE uid = ?", [uid]),
         }

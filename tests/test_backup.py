@@ -10,7 +10,7 @@ import time
 
 import requests
 from click.testing import CliRunner
-from conftest import sample_denial
+from conftest import EVERY_DENIAL_VERSION, sample_denial
 from nodeproc import NodeProcess, cordon, create_client
 
 from node import samples
@@ -85,7 +85,7 @@ def test_backup_while_serving_and_writing(tmp_path):
             assert before <= refs
             assert len(refs) <= during
             assert conn.execute("SELECT count(*) FROM denials WHERE ref LIKE 'MT/DEN/%'").fetchone()[0] == BULK
-            versions = conn.execute("SELECT count(*) FROM denial_versions").fetchone()[0]
+            versions = conn.execute(f"SELECT count(*) FROM {EVERY_DENIAL_VERSION}").fetchone()[0]
             assert versions == BULK + len(refs)
         finally:
             conn.close()
@@ -122,11 +122,14 @@ def test_backup_refuses_a_non_empty_directory(tmp_path, node_dir):
     assert (target / "notes.txt").read_text() == "keep me"
 
 
+LARGE = 4000  # denials making a database of more pages than one backup step copies
+
+
 def test_backup_of_a_large_database_finishes_while_writes_go_on(tmp_path, node_dir):
     """More pages than one backup step copies: a copy made in steps restarts on every commit
     between two steps and, on a node that keeps writing, never finishes."""
     bulk = tmp_path / "bulk.jsonl"
-    bulk.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in samples.denials(1800, "MT", 9)),
+    bulk.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in samples.denials(LARGE, "MT", 9)),
                     encoding="utf-8")
     runner = CliRunner()
     imported = runner.invoke(main, ["denials", "import", str(bulk), "--data-dir", str(node_dir)])
@@ -177,7 +180,7 @@ def test_backup_of_a_large_database_finishes_while_writes_go_on(tmp_path, node_d
     copy = sqlite3.connect(tmp_path / "copy" / "cordon.db")
     try:
         assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert copy.execute("SELECT count(*) FROM denials WHERE ref LIKE 'MT/DEN/%'").fetchone()[0] == 1800
+        assert copy.execute("SELECT count(*) FROM denials WHERE ref LIKE 'MT/DEN/%'").fetchone()[0] == LARGE
         assert copy.execute("SELECT count(*) FROM denials WHERE ref LIKE 'MT/BL/%'").fetchone()[0] >= before
     finally:
         copy.close()

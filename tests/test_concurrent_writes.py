@@ -6,7 +6,7 @@ import sqlite3
 import threading
 
 import requests
-from conftest import sample_denial
+from conftest import EVERY_DENIAL_VERSION, sample_denial
 from nodeproc import NodeProcess, create_client
 
 from node.audit import AuditLog
@@ -77,7 +77,7 @@ def test_concurrent_creates_and_amends(tmp_path):
         for ref, uid in created.items():
             assert rows[ref] == (uid, 3), ref
         assert rows["MT/CW/shared"][1] == 1 + THREADS
-        versions = db.execute("SELECT count(*) FROM denial_versions").fetchone()[0]
+        versions = db.execute(f"SELECT count(*) FROM {EVERY_DENIAL_VERSION}").fetchone()[0]
         assert versions == THREADS * PER_THREAD * 3 + 1 + THREADS
         changes = [tuple(r) for r in db.execute("SELECT uid, version FROM changes ORDER BY seq")]
         assert len(changes) == versions and len(set(changes)) == versions

@@ -160,3 +160,24 @@ def test_token_for_a_scope_the_client_lacks_is_refused(app, client):
                           auth=(c.client_id, secret))
     assert granted.status_code == 200 and granted.get_json()["scope"] == "read"
     assert granted.get_json()["expires_in"] <= 3600
+
+
+def test_a_database_keeping_current_versions_twice_is_migrated_without_losing_history(app):
+    """Before migration 0010 every version, the current one too, was kept in denial_versions."""
+    from node.database import write_transaction
+    from node.schema import migrate
+
+    db = app.extensions["cordon"].db()
+    registry = DenialRegistry(db, "MT")
+    uid = registry.create(sample_denial(), actor="test")["uid"]
+    registry.amend(uid, {"reason_text": "Updated assessment."}, actor="test")
+    assert db.execute("SELECT version FROM denial_versions").fetchall() == [(1,)]
+    with write_transaction(db):
+        db.execute("INSERT INTO denial_versions SELECT uid, version, updated_at, doc FROM denials")
+        db.execute("DELETE FROM schema_migrations WHERE name = '0010_current_versions_once'")
+    assert [v["version"] for v in registry.history(uid, actor="test")] == [1, 2]
+    assert migrate(db) == ["0010_current_versions_once"]
+    assert db.execute("SELECT version FROM denial_versions").fetchall() == [(1,)]
+    history = registry.history(uid, actor="test")
+    assert [(v["version"], v["reason_text"]) for v in history][-1] == (2, "Updated assessment.")
+    assert [v["version"] for v in history] == [1, 2]

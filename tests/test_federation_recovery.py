@@ -15,6 +15,7 @@ import sys
 import time
 
 import pytest
+from conftest import EVERY_DENIAL_VERSION
 from federation_support import NodeDB, start_federation, wait_for
 from nodeproc import ROOT
 
@@ -57,7 +58,7 @@ def bulk_state(db: NodeDB) -> dict:
     return {
         "rows": db.value("SELECT count(*) FROM denials WHERE origin = 'MT' AND ref LIKE ?", [like]),
         "refs": db.value("SELECT count(DISTINCT ref) FROM denials WHERE origin = 'MT' AND ref LIKE ?", [like]),
-        "versions": db.value("SELECT count(*) FROM denial_versions WHERE uid IN "
+        "versions": db.value(f"SELECT count(*) FROM {EVERY_DENIAL_VERSION} WHERE uid IN "
                              "(SELECT uid FROM denials WHERE origin = 'MT' AND ref LIKE ?)", [like]),
         "received": db.value("SELECT count(*) FROM received WHERE origin = 'MT' AND uid IN "
                              "(SELECT uid FROM denials WHERE ref LIKE ?)", [like]),

@@ -12,6 +12,7 @@ import json
 import warnings
 
 import pytest
+from conftest import EVERY_DENIAL_VERSION
 from federation_support import NAMES, NodeDB, RoguePeer, identity_file, init_data_dir, start_federation, wait_for
 from nodeproc import NodeProcess
 
@@ -166,7 +167,7 @@ def test_pull_heals_what_push_missed(fed):
     for peer_id in PEERS:
         assert mt.peer_state(peer_id)["failures"] == 0
         count = NodeDB(fed[peer_id]).value(
-            "SELECT count(*) FROM denial_versions WHERE uid IN (?, ?, ?)", [doc["uid"] for doc in docs])
+            f"SELECT count(*) FROM {EVERY_DENIAL_VERSION} WHERE uid IN (?, ?, ?)", [doc["uid"] for doc in docs])
         assert count == 3
 
 

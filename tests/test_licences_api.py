@@ -140,7 +140,7 @@ def test_amend_rejects_bad_input_and_changes_nothing(app, client, bearer):
     after = client.get(URL, headers=pub).get_json()
     assert after["version"] == 1 and after["valid_to"] == "2027-12-31"
     db = app.extensions["cordon"].db()
-    assert db.execute("SELECT count(*) FROM licence_versions").fetchone()[0] == 1
+    assert db.execute("SELECT count(*) FROM licence_versions").fetchone()[0] == 0  # never amended: no earlier version
 
 
 def test_amend_cannot_go_below_what_is_written_off(app, client, bearer):

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nacl.public import PrivateKey
 from nacl.signing import SigningKey
+from conftest import EVERY_DENIAL_VERSION
 from federation_support import share_policy
 from wire_records import typical_denial
 
@@ -142,7 +143,7 @@ def held_rows(runtime, uid: str) -> dict:
     db = runtime.db()
     return {
         "doc": db.execute("SELECT doc FROM denials WHERE uid = ?", [uid]).fetchall(),
-        "versions": db.execute("SELECT version, doc FROM denial_versions WHERE uid = ? ORDER BY version",
+        "versions": db.execute(f"SELECT version, doc FROM {EVERY_DENIAL_VERSION} WHERE uid = ? ORDER BY version",
                                [uid]).fetchall(),
         "names": db.execute("SELECT party, role, text FROM party_names WHERE uid = ? ORDER BY id", [uid]).fetchall(),
         "feed": db.execute("SELECT count(*) FROM index_feed WHERE uid = ?", [uid]).fetchone()[0],
