@@ -25,6 +25,7 @@ from federation.batch import Sender, encode_item, seal_batch, tombstone_view
 from federation.canonical import canonical_bytes
 from federation.peer_client import PeerRefused, PeerUnavailable
 
+from . import json_text
 from .database import write_transaction
 from .peers import Peer
 from .timestamps import to_iso
@@ -113,7 +114,7 @@ class BatchBuilder:
             chunk = uids[start:start + 500]
             marks = ",".join("?" * len(chunk))
             for uid, text in self.db.execute(f"SELECT uid, doc FROM denials WHERE uid IN ({marks})", chunk):
-                docs[uid] = json.loads(text)
+                docs[uid] = json_text.loads(text)
             for uid, kind, version in self.db.execute(
                     f"SELECT uid, kind, version FROM holdings WHERE peer = ? AND uid IN ({marks})", [peer_id, *chunk]):
                 holdings[uid] = (kind, version)

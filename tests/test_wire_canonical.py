@@ -52,6 +52,24 @@ def test_round_trip_and_parse(value):
     assert parse_canonical(data) == value
 
 
+@settings(max_examples=400, deadline=None)
+@given(_json, st.booleans(), st.booleans(), st.sampled_from([(",", ":"), (", ", ": "), (",", ": ")]))
+def test_parse_accepts_exactly_the_canonical_bytes(value, sort_keys, ensure_ascii, separators):
+    """Any JSON text of a value parses if and only if it is the value's canonical form."""
+    data = json.dumps(value, sort_keys=sort_keys, ensure_ascii=ensure_ascii, separators=separators).encode()
+    wrapped = b'{"v":' + data + b"}"
+    for text, expected in ((data, value), (wrapped, {"v": value})):
+        try:
+            canonical = canonical_bytes(expected)
+        except NotCanonical:
+            canonical = None  # a string with a lone surrogate
+        if text == canonical:
+            assert parse_canonical(text) == expected
+        else:
+            with pytest.raises(NotCanonical):
+                parse_canonical(text)
+
+
 def test_names_sorted_by_utf16_code_units():
     # U+1F600 is D83D DE00 in UTF-16, which sorts before U+E000 and U+FFFD;
     # code point order would put it last.
@@ -143,6 +161,27 @@ def test_limits_are_inclusive():
         b"\xff",
         b"{",
         b'"\\ud800"',  # lone surrogate
+        # the same inside an object or array (the path that reads with orjson)
+        b'{"a":[1.0]}',
+        b'{"a":"x","b":1e2}',
+        b'[1E2]',
+        b'{"a":[-0]}',
+        b'["\\u0041"]',
+        b'["\\/"]',
+        b'{"a":"\\u001F"}',
+        b'{"a":"\\ud800"}',
+        b'[9007199254740992]',
+        b'[-9007199254740992]',
+        b'[12345678901234567890]',
+        b'[123456789012345678901234]',
+        b'[1,2 ]',
+        b'{"a":[01]}',
+        b'[NaN]',
+        b'{"a":Infinity}',
+        b'{"b":1,"a":2}',
+        b'{"a":1,"a":1}',
+        b'[true,]',
+        b'{"a":"\xff"}',
     ],
 )
 def test_parse_refuses_non_canonical_bytes(data):
