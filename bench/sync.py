@@ -19,10 +19,11 @@ same work, publish-to-visible latency by push, and the policy decision cost.
    worker at once).
 3. Times ``cordon sync --peer MT`` run on DE (a separate process, as an
    administrator would run it): from its start until it returns with every
-   record verified and stored; then counts DE's rows (denials, versions,
-   received) against what MT's policy lets DE see. CPU seconds of the sync
-   process, MT's server and DE's server (its name indexer runs alongside) are
-   reported too: on a shared, loaded machine wall time depends on neighbours.
+   record verified and stored; then counts DE's rows (denials, received,
+   verified signatures) against what MT's policy lets DE see. CPU seconds of
+   the sync process, MT's server and DE's server (whose name indexer waits
+   while the pull runs, then normalises the received names) are reported
+   too: on a shared, loaded machine wall time depends on neighbours.
 4. Publish-to-visible latency by push: ``--latency`` denials published one by
    one through MT's API; DE's API is polled every 10 ms until each shows up.
 5. In-process, on copies of the same data directories taken before the run
@@ -490,7 +491,7 @@ def report(mode: str, results: list[RunResult], n: int) -> None:
     print(f"{'  per record, wall':56} {e2e_us:>9.1f} µs")
     print(f"{'  cpu: receiving sync process':56} {med(r.sync_cpu for r in results):>9.1f} s")
     print(f"{'  cpu: origin server (serving the pulls)':56} {med(r.origin_cpu for r in results):>9.1f} s")
-    print(f"{'  cpu: receiver server (name indexer runs alongside)':56} "
+    print(f"{'  cpu: receiver server (name indexer waits meanwhile)':56} "
           f"{med(r.receiver_server_cpu for r in results):>9.1f} s")
     print(f"{'  cpu per record, sync process + origin server':56} {e2e_cpu:>9.1f} µs")
     print(f"{'IN PROCESS  serve + open + store, per record, wall':56} {inproc_wall:>9.1f} µs  "

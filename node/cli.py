@@ -141,6 +141,7 @@ def clients_revoke(data_dir, name_or_id):
 # -- records ---------------------------------------------------------------------
 def import_file(data_dir: Path, file: Path, kind: str):
     from . import importer
+    from .database import BulkWork
     from .denials import DenialRegistry
     from .licences import LicenceRegistry
 
@@ -154,6 +155,7 @@ def import_file(data_dir: Path, file: Path, kind: str):
             registry = DenialRegistry(db, rt.node_id, review_years=rt.settings.review_years)
         total = importer.count_lines(file)
         with contextlib.ExitStack() as stack:
+            stack.enter_context(BulkWork(rt.data_dir))  # a serving node's name indexer waits meanwhile
             progress = None
             if total > importer.PIPELINE_LINES:
                 progress = stack.enter_context(click.progressbar(

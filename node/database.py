@@ -113,6 +113,44 @@ class WriterQueue:
             self._threads.release()
 
 
+BULK_MARKER = "bulk.lock"
+
+
+class BulkWork:
+    """A marker that bulk writing (a pull, a large import) is going on in the node's data directory.
+
+    Holding it is a shared ``flock`` on ``bulk.lock``, so several bulk writers may hold it at once and
+    a process that dies lets go of it. Background work that can wait (the name indexer) asks
+    :meth:`active` and leaves the cores to the bulk writer meanwhile."""
+
+    def __init__(self, data_dir: Path):
+        self.path = Path(data_dir) / BULK_MARKER
+        self._fd: int | None = None
+
+    def __enter__(self):
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_SH)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        fd, self._fd = self._fd, None
+        os.close(fd)  # releases the lock
+
+    def active(self) -> bool:
+        """Whether some process holds the marker now."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+
 @contextlib.contextmanager
 def write_transaction(db: sqlite_utils.Database):
     """One atomic write: ``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any error.

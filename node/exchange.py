@@ -16,7 +16,7 @@ from federation.canonical import canonical_bytes
 from federation.errors import FederationError
 from federation.peer_client import PeerClient, PeerRefused, PeerUnavailable
 
-from .database import write_transaction
+from .database import BulkWork, write_transaction
 from .errors import ValidationFailed
 from .inbound import PeerRequestRefused, Receipt, RecordIntake
 from .outbound import BatchBuilder, push_to
@@ -128,10 +128,11 @@ class Exchange:
         while it could not tell us: learn its identity (accepted only through the
         signed chain from the one we trust) and try once more.
         """
-        result = self._pull(peer, max_batches)
-        if result.pop("code", None) == "unknown_key" and self.learn_identity(peer):
-            result = self._pull(self.registry().require(peer.node_id), max_batches)
-            result.pop("code", None)
+        with BulkWork(self.runtime.data_dir):  # the name indexer waits while a pull stores records
+            result = self._pull(peer, max_batches)
+            if result.pop("code", None) == "unknown_key" and self.learn_identity(peer):
+                result = self._pull(self.registry().require(peer.node_id), max_batches)
+                result.pop("code", None)
         return result
 
     def _pull(self, peer, max_batches: int) -> dict:

@@ -6,9 +6,12 @@ bulk import or a large pull is being indexed. ``cordon serve`` therefore
 starts one worker process (``python -m node.indexer DATA_DIR``) that
 normalises pending names in small transactions and exits with its parent.
 Each stored name is normalised once; queries never normalise stored names.
-It runs at a lower CPU priority (nice 10). When idle, it also recomputes forms
-stored by an older version of the normalisation (``party_names.refresh_stale``),
-a batch at a time.
+It runs at a lower CPU priority (nice 10) and waits while bulk writing is
+going on (a pull or a large import holds :class:`node.database.BulkWork`):
+the records of a large pull are stored first and their names normalised
+right after, instead of both sharing the cores. When idle, it also
+recomputes forms stored by an older version of the normalisation
+(``party_names.refresh_stale``), a batch at a time.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import time
 from pathlib import Path
 
 from . import party_names
+from .database import BulkWork
 
 log = logging.getLogger("cordon.indexer")
 
@@ -69,20 +73,37 @@ def work(data_dir: Path, interval: float) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     runtime = NodeRuntime(data_dir)
-    db = runtime.db()
-    stale_after: int | None = 0
+    step = IndexerStep(runtime.db(), BulkWork(data_dir))
     while not stopping.is_set() and os.getppid() == parent:
         try:
-            done = party_names.compute_pending(db, 200)
-            if not done and stale_after is not None:
-                stale_after = party_names.refresh_stale(db, stale_after)
-                done = stale_after is not None
+            done = step.run()
         except Exception:  # noqa: BLE001 - keep going after a failure; it is logged
             log.exception("normalising party names failed")
             done = 0
         if not done:
             time.sleep(interval)
     runtime.close()
+
+
+class IndexerStep:
+    """One round of the worker: normalise a batch of pending names, or else refresh a batch of stale
+    forms; nothing while bulk writing is going on."""
+
+    def __init__(self, db, bulk: BulkWork, batch: int = 200):
+        self.db = db
+        self.bulk = bulk
+        self.batch = batch
+        self.stale_after: int | None = 0
+
+    def run(self) -> int:
+        """Names normalised (0: nothing to do now)."""
+        if self.bulk.active():
+            return 0
+        done = party_names.compute_pending(self.db, self.batch)
+        if not done and self.stale_after is not None:
+            self.stale_after = party_names.refresh_stale(self.db, self.stale_after)
+            done = self.batch if self.stale_after is not None else 0
+        return done
 
 
 if __name__ == "__main__":
