@@ -90,7 +90,7 @@ class BatchBuilder:
             else:
                 decision = self.policy.decide(doc, record_type, peer.node_id)
                 if decision.action == "share":
-                    kind, view = "record", decision.view(doc)
+                    kind, view = "record", decision.view(doc, copy=False)  # encoded at once; doc is not kept
                 elif peer_holds:
                     kind, view = "tombstone", tombstone_view(doc, "withdrawn")
                 else:

@@ -134,11 +134,12 @@ class Decision:
             "not sent by sync."
         )
 
-    def view(self, record: dict) -> dict:
-        """The redacted copy the peer may see; {} when withheld. Never mutates ``record``."""
+    def view(self, record: dict, *, copy: bool = True) -> dict:
+        """The redacted copy the peer may see; {} when withheld. Never mutates ``record``. With
+        ``copy=False`` the values kept whole are shared with ``record`` (see ``Projection.apply``)."""
         if self._outcome.action == WITHHOLD:
             return {}
-        return self._outcome.projection.apply(record)
+        return self._outcome.projection.apply(record, copy=copy)
 
     def as_dict(self) -> dict:
         return {

@@ -468,6 +468,9 @@ def test_view_never_mutates_and_never_aliases_the_record():
     view["regimes"].append("NSG")
     view["key_parameters"]["x"] = 1
     assert record == before
+    shared = decision.view(record, copy=False)  # for a view serialized at once: values kept whole are shared
+    assert shared == decision.view(record) and shared["regimes"] is record["regimes"]
+    assert "contact" not in shared and record == before
 
 
 def test_a_view_works_for_both_record_types():

@@ -282,6 +282,7 @@ def test_views_never_leak_what_the_decision_withholds(spec, generated, peer):
         decision = policy.decide(rec, record_type, peer)
         view = decision.view(rec)
         assert rec == before
+        assert decision.view(rec, copy=False) == view and rec == before  # sharing values changes no field
         event(f"{decision.action} {decision.answer_level} winners={min(len(decision.winning_rules), 2)}")
 
         action, level, winners, matched = oracle_decision(spec, rec, record_type, peer)
