@@ -28,9 +28,12 @@ def deliver_consultations(runtime, now: dt.datetime) -> dict:
 
 def flag_licences(runtime, now: dt.datetime) -> dict:
     """Check licences recorded or amended since the last run (imports included) for undercut."""
+    from .database import BulkWork
     from .licence_flags import LicenceFlags
     from .screening_service import ScreeningService
 
+    if BulkWork(runtime.data_dir).active():
+        return {"deferred": "a pull or an import is storing records; the next run checks"}
     service = runtime.extension("screening") or ScreeningService(runtime)
     return LicenceFlags(runtime.db(), runtime.node_id, service,
                         review_years=runtime.settings.review_years).check_pending(now=now)

@@ -10,9 +10,11 @@ similarity, and for another state's denial carries the ready-made
 
 Checks run right after the API records a licence (against the names
 already indexed, so the request never waits for normalisation) and from the
-``flag-licences`` job, which follows this node's change log, normalises any
-party names still pending and checks again, so licences recorded by import,
-and denials whose names were still being indexed, are covered too. A check is idempotent: one flag per
+``flag-licences`` job, which follows this node's change log and, when a
+licence changed, normalises any party names still pending and checks it
+again, so licences recorded by import, and denials whose names were still
+being indexed, are covered too. The job waits while a pull or an import is
+storing records (:class:`node.database.BulkWork`). A check is idempotent: one flag per
 (licence, denial), refreshed when checked again.
 """
 
@@ -95,10 +97,13 @@ class LicenceFlags:
     def check_pending(self, *, now: dt.datetime | None = None, batch: int = 500) -> dict:
         """Check every own licence changed since the last run (follows the change log)."""
         now = now or utc_now()
-        while party_names.compute_pending(self.db, 2000):
-            pass
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", [CURSOR_KEY]).fetchone()
         cursor = int(row[0]) if row else 0
+        if self.db.execute("SELECT 1 FROM changes WHERE record_type = 'licence' AND seq > ? LIMIT 1",
+                           [cursor]).fetchone() is None:
+            return {"checked": 0, "flagged": 0}  # nothing to check: leave the names to the indexer
+        while party_names.compute_pending(self.db, 2000):
+            pass
         registry = LicenceRegistry(self.db, self.node_id)
         checked = flagged = 0
         while True:

@@ -449,3 +449,27 @@ def test_names_still_being_indexed_are_caught_by_the_job(mt, client, pub, tn_den
     assert JOBS["flag-licences"](mt, utc_now()) == {"checked": 1, "flagged": 1}
     flags = client.get("/api/v1/licences/MT/LIC/2026/0800/flags", headers=pub).get_json()["items"]
     assert [f["denial_uid"] for f in flags] == [tn_denial["uid"]]
+
+
+def test_the_flag_job_waits_while_records_are_stored_in_bulk(mt, tn_denial):
+    from node.database import BulkWork
+
+    db = mt.db()
+    with write_transaction(db):
+        LicenceRegistry(db, "MT").import_one(flagged_licence("MT/LIC/2026/0700"), actor="test")
+    with BulkWork(mt.data_dir):  # as a pull or an import holds it
+        result = JOBS["flag-licences"](mt, utc_now())
+        assert set(result) == {"deferred"} and "pull or an import" in result["deferred"]
+        assert db.execute("SELECT count(*) FROM licence_flags").fetchone()[0] == 0
+    assert JOBS["flag-licences"](mt, utc_now()) == {"checked": 1, "flagged": 1}
+
+
+def test_the_flag_job_leaves_pending_names_to_the_indexer_when_no_licence_changed(mt, tn_denial):
+    from node import party_names
+
+    assert JOBS["flag-licences"](mt, utc_now()) == {"checked": 0, "flagged": 0}
+    DenialRegistry(mt.db(), "TN").create(tunisian_denial("TN/DEN/2026/0777"), actor="test")
+    pending = party_names.pending(mt.db())
+    assert pending > 0
+    assert JOBS["flag-licences"](mt, utc_now()) == {"checked": 0, "flagged": 0}
+    assert party_names.pending(mt.db()) == pending
