@@ -128,16 +128,25 @@ class BulkWork:
         self._fd: int | None = None
 
     def __enter__(self):
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_SH)
+        if self._fd is not None:
+            raise RuntimeError("this bulk-work marker is already held")
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
         return self
 
     def __exit__(self, *exc) -> None:
         fd, self._fd = self._fd, None
-        os.close(fd)  # releases the lock
+        if fd is not None:
+            os.close(fd)  # releases the lock
 
     def active(self) -> bool:
-        """Whether some process holds the marker now."""
+        """Whether some process holds the marker now (two processes asking at the same instant may
+        see each other's probe as a holder: they then wait one round for nothing)."""
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError:

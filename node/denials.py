@@ -282,7 +282,7 @@ class DenialRegistry:
         replaces is kept, party names are rewritten, changes to this node's own records are logged.
         ``unseen``: uids never stored before. Call inside a write transaction."""
         last = {item.uid: item for item in stored}
-        self.table.supersede([uid for uid in last if uid not in unseen])
+        self.table.supersede([(uid, item.version) for uid, item in last.items() if uid not in unseen])
         self.db.conn.executemany(UPSERT, [item.row for item in last.values()])
         passing = [(item.uid, item.version, item.text) for item in stored if last[item.uid] is not item]
         if passing:  # a record changed twice in one write: its version in between is kept too

@@ -7,6 +7,7 @@ One :class:`Exchange` serves one runtime (the served app, or a CLI command).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import datetime as dt
 import logging
 import threading
@@ -128,21 +129,23 @@ class Exchange:
         while it could not tell us: learn its identity (accepted only through the
         signed chain from the one we trust) and try once more.
         """
-        with BulkWork(self.runtime.data_dir):  # the name indexer waits while a pull stores records
-            result = self._pull(peer, max_batches)
-            if result.pop("code", None) == "unknown_key" and self.learn_identity(peer):
-                result = self._pull(self.registry().require(peer.node_id), max_batches)
-                result.pop("code", None)
+        result = self._pull(peer, max_batches)
+        if result.pop("code", None) == "unknown_key" and self.learn_identity(peer):
+            result = self._pull(self.registry().require(peer.node_id), max_batches)
+            result.pop("code", None)
         return result
 
     def _pull(self, peer, max_batches: int) -> dict:
         """Pull batch after batch. The next batch is requested as soon as this one is opened, so the peer
-        builds it while this one is verified and stored; each cursor is stored with its own batch only."""
+        builds it while this one is verified and stored; each cursor is stored with its own batch only.
+        From the first batch that says more follow, the pull holds the bulk-work marker: the name
+        indexer and the licence-flag job wait until it ends."""
         db = self.runtime.db()
         totals = Receipt()
         batches = 0
         cursor = db.execute("SELECT pull_cursor FROM peer_state WHERE node_id = ?", [peer.node_id]).fetchone()[0]
         fetcher = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="cordon-pull")
+        bulk = contextlib.ExitStack()
         try:
             pending = fetcher.submit(self._request_changes, peer, cursor, cursor) if max_batches > 0 else None
             while pending is not None:
@@ -150,6 +153,8 @@ class Exchange:
                 batch = intake.open(peer.node_id, pending.result())
                 next_cursor = batch.next_cursor or cursor or "0"
                 batches += 1
+                if batch.more and batches == 1:
+                    bulk.enter_context(BulkWork(self.runtime.data_dir))
                 pending = (fetcher.submit(self._request_changes, peer, next_cursor, cursor)
                            if batch.more and batches < max_batches else None)
                 receipt = intake.store(peer.node_id, batch, utc_now(), cursor_update=next_cursor)
@@ -166,6 +171,7 @@ class Exchange:
             return {"peer": peer.node_id, "ok": False, "error": str(exc), "code": exc.code, **totals.to_dict()}
         finally:
             fetcher.shutdown(wait=True, cancel_futures=True)
+            bulk.close()
         return {"peer": peer.node_id, "ok": True, "batches": batches, **totals.to_dict()}
 
     def _request_changes(self, peer, cursor, stored) -> dict:

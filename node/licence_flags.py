@@ -54,7 +54,8 @@ class LicenceFlags:
         """Flag ``licence`` against the denials this node can see; returns its flags.
 
         Only names already normalised are searched (the node's indexer does that moments after
-        a record is stored); :meth:`check_pending` normalises what is left first."""
+        a record is stored); :meth:`check_pending`, when a licence changed, normalises what is left
+        first."""
         now = now or utc_now()
         if licence.get("origin") != self.node_id or licence.get("status") not in CHECKED_STATUSES:
             return self.flags_for(licence["number"])

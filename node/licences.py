@@ -278,7 +278,7 @@ class LicenceRegistry:
     def _write(self, doc: dict, now: dt.datetime) -> None:
         text = dumps(doc)
         if doc["version"] > 1:
-            self.table.supersede([doc["uid"]])
+            self.table.supersede([(doc["uid"], doc["version"])])
         self.db.execute(
             "INSERT INTO licences (uid, origin, number, version, status, type, valid_from, valid_to, created_at, "
             "updated_at, content_hash, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "

@@ -3,7 +3,8 @@ change log, content hashes and keyset pagination.
 
 A record's current version lives in its table (``doc`` holds the JSON); every
 earlier version is kept in ``<type>_versions``, moved there when a newer one
-replaces it (so a record that was never amended is stored once); every
+replaces it (so a record that was never amended is stored once; its
+``recorded_at`` is when it became current); every
 change to one of this node's own records is appended to ``changes``, whose
 sequence number is commit order (SQLite serialises writers).
 """
@@ -106,17 +107,14 @@ class RecordTable:
             raise NotFound(f"no {self.record_type} with uid {uid}", fields={"uid": "not found"})
         return doc
 
-    def supersede(self, uids) -> None:
-        """Keep the current version of each of ``uids`` that has one, before a newer version replaces
-        it; ``recorded_at`` is when it became current (its ``updated_at``). Call in the write transaction
-        that stores the newer versions, before storing them."""
-        unique = list(dict.fromkeys(uids))
-        for start in range(0, len(unique), 500):
-            part = unique[start:start + 500]
-            self.db.conn.execute(
-                f"INSERT OR IGNORE INTO {self.versions} (uid, version, recorded_at, doc) "
-                f"SELECT uid, version, updated_at, doc FROM {self.table} WHERE uid IN ({', '.join('?' * len(part))})",
-                part)
+    def supersede(self, incoming: list[tuple[str, int]]) -> None:
+        """Before storing ``(uid, version)`` pairs, keep the current row of each uid whose current
+        version is older; ``recorded_at`` is when it became current (its ``updated_at``). A view of
+        the same version sent again (a peer's narrowed policy) replaces the current row without being
+        kept. Call in the write transaction that stores the newer versions, before storing them."""
+        self.db.conn.executemany(
+            f"INSERT OR REPLACE INTO {self.versions} (uid, version, recorded_at, doc) "
+            f"SELECT uid, version, updated_at, doc FROM {self.table} WHERE uid = ? AND version < ?", incoming)
 
     def keep_versions(self, versions: list[tuple[str, int, str]], at) -> None:
         """Keep versions that were current only within one write (a record amended twice in one

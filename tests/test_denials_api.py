@@ -181,3 +181,26 @@ def test_a_database_keeping_current_versions_twice_is_migrated_without_losing_hi
     history = registry.history(uid, actor="test")
     assert [(v["version"], v["reason_text"]) for v in history][-1] == (2, "Updated assessment.")
     assert [v["version"] for v in history] == [1, 2]
+
+
+def test_a_view_of_the_same_version_sent_again_replaces_the_current_row_without_being_kept(app):
+    """A peer whose policy narrowed sends the same version again (higher rev): only the latest view of
+    each version is kept once a newer version comes."""
+    from node.database import write_transaction
+    from node.denial_rows import stored_form
+
+    db = app.extensions["cordon"].db()
+    registry = DenialRegistry(db, "MT")
+    now = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.timezone.utc)
+    base = {**sample_denial(ref="TN/DEN/2026/0009"), "uid": "0193f1de-0000-7000-8000-000000000009",
+            "origin": "TN", "version": 1, "status": "active"}
+    wide, narrow = dict(base, reason_text="Full reasons."), {k: v for k, v in base.items() if k != "reason_text"}
+    for doc, unseen in ((wide, {base["uid"]}), (narrow, set())):
+        with write_transaction(db):
+            registry.write_stored([stored_form(doc, stamp="2026-11-28T12:00:00Z")], now, unseen=unseen)
+    assert db.execute("SELECT count(*) FROM denial_versions").fetchone()[0] == 0
+    with write_transaction(db):
+        registry.write_stored([stored_form(dict(narrow, version=2), stamp="2026-11-28T12:00:00Z")], now)
+    kept = db.execute("SELECT version, doc FROM denial_versions").fetchall()
+    assert [version for version, _ in kept] == [1] and "Full reasons." not in kept[0][1]
+    assert [v["version"] for v in registry.history(base["uid"], actor="test")] == [1, 2]

@@ -189,6 +189,16 @@ def test_parse_refuses_non_canonical_bytes(data):
         parse_canonical(data)
 
 
+def test_parse_takes_nesting_orjson_cannot_write_back_to_the_strict_path():
+    deep = b"[" * 300 + b"]" * 300
+    value = parse_canonical(deep)
+    for _ in range(299):
+        value = value[0]
+    assert value == []
+    with pytest.raises(NotCanonical):
+        parse_canonical(b"[" * 300 + b"1.5" + b"]" * 300)
+
+
 def test_parse_refuses_text():
     with pytest.raises(NotCanonical):
         parse_canonical('{"a":1}')
