@@ -99,17 +99,13 @@ def parse_canonical(data: bytes):
     if data[:1] in (b"{", b"[") and not _may_hold_unsafe_numbers(data) and not data.translate(None, _BELOW_ASTRAL_LEAD):
         try:
             value = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            pass  # the strict path says why
+            written = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+            pass  # orjson cannot read it, or not write it back (deep nesting): the strict path decides
         else:
-            try:
-                written = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-            except orjson.JSONEncodeError:  # nesting orjson reads but does not write: the strict path decides
-                written = None
-            if written is not None:
-                if written != data:
-                    raise NotCanonical("bytes are not in canonical form")
-                return value
+            if written != data:
+                raise NotCanonical("bytes are not in canonical form")
+            return value
     try:
         value = _strict_decode(data.decode("utf-8"))
     except NotCanonical:
