@@ -147,8 +147,9 @@ class DenialRegistry:
         version, created_at, updated_at) are ignored; ``origin``, if given, must be this node; a
         row whose ``status`` is not active only matches a record already in that state. A
         reference repeated within ``rows`` sees the earlier row's result. Every record written gets
-        its kept version, change-log entry and audit entry, written together (one statement per
-        table); a rejected row writes nothing. Call inside a write transaction."""
+        its change-log entry and audit entry, and an amended one keeps the version it replaces, all
+        written together (one statement per table); a rejected row writes nothing. Call inside a
+        write transaction."""
         now = now or utc_now()
         return self.store_prepared(self.preparer.prepare_many(rows, now), actor=actor, now=now)
 
@@ -272,7 +273,7 @@ class DenialRegistry:
         self._store_many([doc], now)
 
     def _store_many(self, docs: list[dict], now: dt.datetime) -> None:
-        """Write docs as current rows, keep each version, rewrite party names, log own changes.
+        """Write docs as current rows, keep the versions they replace, rewrite party names, log own changes.
 
         One statement per table; a uid given twice ends at its last doc."""
         self.write_stored([stored_form(doc) for doc in docs], now)
