@@ -49,7 +49,10 @@ def runtime_for(data_dir: Path):
 @click.version_option(package_name="cordon")
 def main():
     """Cordon: a node for sharing strategic-trade-control information with peer states."""
+    from .collector import tune
+
     os.umask(0o077)
+    tune()
 
 
 # -- node set-up ---------------------------------------------------------------
@@ -337,10 +340,13 @@ def peers_remove(data_dir, node_id):
 @click.option("--peer", default=None, help="Only this peer.")
 def sync(data_dir, peer):
     """Exchange with peers now: push our outbox, then pull their changes."""
+    from .collector import settle
     from .exchange import Exchange
 
+    exchange = Exchange(runtime_for(data_dir))
+    settle()
     failed = False
-    for result in Exchange(runtime_for(data_dir)).sync(peer.upper() if peer else None):
+    for result in exchange.sync(peer.upper() if peer else None):
         push, pull = result["push"], result["pull"]
         push_text = f"sent {push.get('sent', 0)}" if push["ok"] else f"FAILED ({push.get('error') or push.get('skipped')})"
         pull_text = (f"stored {pull['stored']}, dropped {pull['dropped']}, unchanged {pull['unchanged']}, "

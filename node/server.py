@@ -17,6 +17,7 @@ import time
 from waitress.server import create_server
 
 from .app import create_app
+from .collector import settle, tune
 from .config import read_settings
 from .database import Checkpointer
 from .jobs import JOBS, triggers
@@ -55,7 +56,8 @@ def configure_logging(settings, tag: str | None = None) -> None:
 
 def prepare_app(data_dir, settings):
     """The node's app, ready to answer: checkpoints left to the Checkpointer, screening name data
-    loaded when ``screening_warm_start`` is set, the screening index built in the background."""
+    loaded when ``screening_warm_start`` is set, the screening index built in the background, the
+    garbage collector tuned (``node.collector``)."""
     app = create_app(data_dir)
     app.extensions["cordon"].autocheckpoint = False  # connections opened from now on: see Checkpointer
     if settings.screening_warm_start:
@@ -64,6 +66,8 @@ def prepare_app(data_dir, settings):
         app.extensions["cordon"].extension("screening").load_name_data()
         log.info("name data loaded in %.1f s", time.monotonic() - started)
     app.extensions["cordon_warm"]()
+    tune()
+    settle()  # the app and the name data stay for the life of the process
     return app
 
 
