@@ -26,7 +26,7 @@ import dataclasses
 import functools
 import json
 
-from .canonical import MAX_SAFE_INTEGER, canonical_bytes
+from .canonical import MAX_SAFE_INTEGER, canonical_bytes, canonical_bytes_of_parsed
 from .envelope import open_envelope, seal
 from .errors import FederationError, MalformedMessage
 from .record_signature import sign_canonical, verify_record_bytes
@@ -99,16 +99,18 @@ def sign_item(sender: Sender, *, kind: str, record_type: str, recipient: str, re
 
 
 def encode_item(sender: Sender, *, kind: str, record_type: str, recipient: str, rev: int, view: dict,
-                now) -> tuple[str, bytes]:
+                now, parsed: bool = False) -> tuple[str, bytes]:
     """Sign one item; return the compact JWS and the canonical bytes of ``view`` inside it.
 
     The view is encoded once: the payload's canonical JSON is assembled around
     those bytes (its five member names sort as kind, recipient, record, rev,
     type), so a caller can hash exactly what was signed without encoding again.
+    ``parsed``: the view holds only values a JSON parser returns (see
+    ``canonical_bytes_of_parsed``).
     """
     if not isinstance(view, dict):
         raise TypeError("a record view is a dict")
-    record = canonical_bytes(view)
+    record = (canonical_bytes_of_parsed if parsed else canonical_bytes)(view)
     payload = _payload_bytes(kind, recipient, record, rev, record_type)
     return sign_canonical(payload, sender.sig_key, sender.sig_kid, now), record
 

@@ -3,6 +3,7 @@
 Public API::
 
     canonical_bytes(obj) -> bytes      # serialize, raise NotCanonical if impossible
+    canonical_bytes_of_parsed(obj) -> bytes  # the same for values built from parsed JSON, faster
     parse_canonical(data: bytes) -> obj  # parse, raise NotCanonical unless data
                                          # is exactly canonical_bytes(result)
     MAX_SAFE_INTEGER = 2**53 - 1
@@ -18,19 +19,23 @@ code units of their names, strings escaped as ECMAScript ``JSON.stringify``
 does (``\\b \\f \\n \\r \\t \\" \\\\``, other controls below U+0020 as
 ``\\u00xx`` with lowercase hex, everything else literal).
 
-Speed: Python's C JSON encoder already produces exactly these bytes when
-all object names are in the Basic Multilingual Plane (code point order and
-UTF-16 order agree there), so that is the path taken after one validating
-walk; a slower exact path handles names with astral-plane characters.
+Speed: ``canonical_bytes`` makes one validating walk, then uses Python's C
+JSON encoder, which produces exactly these bytes when all object names are in
+the Basic Multilingual Plane (code point order and UTF-16 order agree
+there), or a slower exact path for names with astral-plane characters.
+``canonical_bytes_of_parsed`` takes orjson's sorted compact output instead
+when the screens below show it is the canonical form, for values known to
+hold only JSON types (it cannot tell a tuple from a list).
 
 ``parse_canonical`` reads an object or array with orjson and compares the
 bytes with orjson's sorted compact output, which for these values is
 byte for byte the canonical form (same escapes; code point order) when
-nothing in the text can be a float, an integer of 16 or more digits or an
-astral-plane character. Text where one of those might occur (a number token
-with a fraction or exponent, a run of 16 digits, a 4-byte UTF-8 sequence,
-even inside a string) and every text orjson refuses takes the strict path:
-the standard library's decoder with hooks that refuse floats and unsafe
+nothing in the text can be a float or an astral-plane character and no
+integer exceeds 53 bits (orjson refuses to write those). Text where a float
+or an astral character might occur (a number token with a fraction or
+exponent, a 4-byte UTF-8 sequence; the screens also match some strings) and
+every text orjson refuses to read or write back takes the strict path: the
+standard library's decoder with hooks that refuse floats and unsafe
 integers, then the canonical encoding of the result.
 """
 
@@ -49,15 +54,13 @@ MAX_DEPTH = 64
 
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _BELOW_ASTRAL_LEAD = bytes(range(0xF0))  # deleting these leaves only 4-byte UTF-8 lead bytes
-# Screens for parse_canonical's orjson path. A number token of canonical JSON follows '":' (a member
-# name), "[" or ",". With digits and "-" deleted and ".", "e", "E" read ".", a float leaves '":.', "[."
-# or ",." (a time of day in a string leaves ":." after a digit, not after a quote). With digits read
-# "0", an integer beyond 15 digits leaves a run of 16. Inside strings these may match too, which only
-# sends the text to the strict path.
-_NUMBER_MARKS = bytes(byte if byte in b'":[,' else 0x2E if byte in b".eE" else 0x20 for byte in range(256))
-_FLOAT_MARKS = (b'":.', b"[.", b",.")
-_DIGITS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
-_LONG_NUMBER = b"0" * 16
+# Screens for the orjson paths. A number token of canonical JSON follows '":' (a member name), "[" or
+# ",". With digits and "-" deleted and ".", "e", "E" read ".", a float leaves '":.', "[." or ",." (a
+# time of day in a string leaves ":." after a digit, not after a quote); a 4-byte UTF-8 lead byte (an
+# astral-plane character) is read "!". Inside strings these may match too, which only sends the text
+# to the strict path. Integers beyond 53 bits are refused by orjson itself (OPT_STRICT_INTEGER).
+_MARKS = bytes(byte if byte in b'":[,' else 0x2E if byte in b".eE" else 0x21 if byte >= 0xF0 else 0x20
+               for byte in range(256))
 
 _fast_encode = json.JSONEncoder(
     ensure_ascii=False,
@@ -96,12 +99,12 @@ def parse_canonical(data: bytes):
     if not isinstance(data, (bytes, bytearray)):
         raise NotCanonical("canonical JSON must be given as bytes")
     data = bytes(data)
-    if data[:1] in (b"{", b"[") and not _may_hold_unsafe_numbers(data) and not data.translate(None, _BELOW_ASTRAL_LEAD):
+    if data[:1] in (b"{", b"[") and not _needs_strict_path(data):
         try:
             value = orjson.loads(data)
-            written = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+            written = orjson.dumps(value, option=_ORJSON_SORTED)
         except (orjson.JSONDecodeError, orjson.JSONEncodeError):
-            pass  # orjson cannot read it, or not write it back (deep nesting): the strict path decides
+            pass  # orjson cannot read it, or not write it back (deep nesting, integers beyond 53 bits)
         else:
             if written != data:
                 raise NotCanonical("bytes are not in canonical form")
@@ -127,10 +130,41 @@ def parse_canonical(data: bytes):
     return value
 
 
-def _may_hold_unsafe_numbers(data: bytes) -> bool:
-    """False when no number token of ``data`` (compact JSON) can be a float or an integer of 16 or more digits."""
-    marks = data.translate(_NUMBER_MARKS, b"0123456789-")
-    return any(mark in marks for mark in _FLOAT_MARKS) or _LONG_NUMBER in data.translate(_DIGITS)
+def canonical_bytes_of_parsed(obj) -> bytes:
+    """``canonical_bytes`` for a value made only of what a JSON parser returns, faster.
+
+    For values built from parsed JSON (dicts with str names, lists, str, int,
+    bool, None), as the outbox's record views are. It takes orjson's sorted
+    compact output, refusing integers beyond 53 bits and, through
+    ``default``, subclasses, datetimes and dataclasses; output that may hold a
+    float or an astral-plane character, more than ``MAX_DEPTH`` brackets or a
+    null (orjson writes NaN as null), goes to ``canonical_bytes`` instead. orjson writes a tuple as an array and
+    a UUID or an Enum as its value, which ``canonical_bytes`` refuses: hence
+    the precondition.
+    """
+    try:
+        data = orjson.dumps(obj, default=_refuse_type, option=_ORJSON_CANONICAL)
+    except orjson.JSONEncodeError:
+        return canonical_bytes(obj)
+    if (_needs_strict_path(data) or data.count(b"{") + data.count(b"[") > MAX_DEPTH
+            or b"null" in data):  # orjson writes NaN and the infinities as null
+        return canonical_bytes(obj)
+    return data
+
+
+def _refuse_type(value):
+    raise TypeError(type(value).__name__)
+
+
+_ORJSON_SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+_ORJSON_CANONICAL = (_ORJSON_SORTED | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME
+                     | orjson.OPT_PASSTHROUGH_DATACLASS)
+
+
+def _needs_strict_path(data: bytes) -> bool:
+    """True when compact JSON ``data`` may hold a float or an astral-plane character (see the screens above)."""
+    marks = data.translate(_MARKS, b"0123456789-")
+    return b"!" in marks or b'":.' in marks or b"[." in marks or b",." in marks
 
 
 def _safe_int(text: str) -> int:
@@ -233,4 +267,4 @@ def _serialize(value, out: list) -> None:
         out.append(int.__repr__(value))
 
 
-__all__ = ["canonical_bytes", "parse_canonical", "MAX_SAFE_INTEGER", "MAX_DEPTH"]
+__all__ = ["canonical_bytes", "canonical_bytes_of_parsed", "parse_canonical", "MAX_SAFE_INTEGER", "MAX_DEPTH"]

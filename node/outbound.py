@@ -95,7 +95,7 @@ class BatchBuilder:
                 else:
                     continue
             jws, view_bytes = encode_item(self.sender, kind=kind, record_type=record_type, recipient=peer.node_id,
-                                          rev=seq, view=view, now=now)
+                                          rev=seq, view=view, now=now, parsed=True)
             if max_bytes is not None and items and size + len(jws) + 3 > max_bytes:
                 # Full: end the batch before this change. Every earlier change is in it or superseded by a
                 # later change of the same record, which a following batch carries.

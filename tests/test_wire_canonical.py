@@ -9,7 +9,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from federation.canonical import MAX_SAFE_INTEGER, canonical_bytes, parse_canonical
+from federation.canonical import MAX_SAFE_INTEGER, canonical_bytes, canonical_bytes_of_parsed, parse_canonical
 from federation.errors import FederationError, NotCanonical
 from wire_records import typical_denial
 
@@ -42,6 +42,36 @@ _json = st.recursive(
 @given(_json)
 def test_matches_rfc8785_package_byte_for_byte(value):
     assert canonical_bytes(value) == rfc8785.dumps(value)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_json)
+def test_parsed_values_encode_like_rfc8785_package(value):
+    expected = rfc8785.dumps(value)
+    assert canonical_bytes_of_parsed(value) == expected
+    assert canonical_bytes_of_parsed({"v": value, "w": [value]}) == rfc8785.dumps({"v": value, "w": [value]})
+
+
+def test_parsed_values_refuse_what_canonical_bytes_refuses():
+    deep = "x"
+    for _ in range(66):  # the innermost array 65 levels below the outermost
+        deep = [deep]
+    for value in ({"quantity": 1.5}, [1e300], {"n": float("nan")}, [float("-inf")], {"n": 2**53}, [-(2**53)],
+                  {"n": 10**20}, {1: "a"}, {"s": "\ud800"}, deep, {"time": [1.0, 2]}):
+        with pytest.raises(NotCanonical):
+            canonical_bytes(value)
+        with pytest.raises(NotCanonical):
+            canonical_bytes_of_parsed(value)
+    ok = [["x"]]
+    for _ in range(62):
+        ok = [ok]
+    assert canonical_bytes_of_parsed(ok) == canonical_bytes(ok)
+
+
+def test_parsed_values_keep_long_digit_strings_and_timestamps():
+    value = {"id": "919731604616016952", "at": "12:30:45.5", "n": 9007199254740991, "m": -9007199254740991,
+             "none": None}
+    assert canonical_bytes_of_parsed(value) == rfc8785.dumps(value)
 
 
 @settings(max_examples=300, deadline=None)
@@ -90,6 +120,7 @@ def test_typical_record():
     data = canonical_bytes(view)
     assert 1800 < len(data) < 2600
     assert data == rfc8785.dumps(view)
+    assert canonical_bytes_of_parsed(view) == data
 
 
 @pytest.mark.parametrize(
