@@ -22,6 +22,7 @@ from .errors import ValidationFailed
 from .inbound import PeerRequestRefused, Receipt, RecordIntake
 from .outbound import BatchBuilder, push_to
 from .peers import PeerRegistry
+from .pull_stages import PullStages
 from .runtime import NodeRuntime
 from .timestamps import parse_iso, to_iso, utc_now
 
@@ -54,8 +55,10 @@ class Exchange:
     def builder(self) -> BatchBuilder:
         return BatchBuilder(self.runtime.db(), self.node_id, self.sender(), self.runtime.policies.current())
 
-    def intake(self) -> RecordIntake:
-        return RecordIntake(self.runtime.db(), self.node_id, self.runtime.keyring.encryption_keys(), self.registry(),
+    def intake(self, db=None) -> RecordIntake:
+        """Opens, verifies and stores received batches; ``db``: a connection other than this thread's."""
+        db = db or self.runtime.db()
+        return RecordIntake(db, self.node_id, self.runtime.keyring.encryption_keys(), PeerRegistry(db, self.node_id),
                             self.runtime.policies.current(), on_stored=self.on_stored)
 
     def client(self, peer, timeout: float | None = None) -> PeerClient:
@@ -136,45 +139,38 @@ class Exchange:
         return result
 
     def _pull(self, peer, max_batches: int) -> dict:
-        """Pull batch after batch. The next batch is requested as soon as this one is opened, so the peer
-        builds it while this one is verified and stored; each cursor is stored with its own batch only.
-        From the first batch that says more follow, the pull holds the bulk-work marker: the name
-        indexer and the licence-flag job wait until it ends."""
+        """Pull batch after batch (``node.pull_stages``: the next batch is asked for and verified while
+        this one is stored); each cursor is stored with its own batch only. From the first batch that
+        says more follow, the pull holds the bulk-work marker: the name indexer and the licence-flag job
+        wait until it ends."""
         db = self.runtime.db()
         totals = Receipt()
         batches = 0
         cursor = db.execute("SELECT pull_cursor FROM peer_state WHERE node_id = ?", [peer.node_id]).fetchone()[0]
-        fetcher = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="cordon-pull")
-        bulk = contextlib.ExitStack()
+        intake = self.intake()
         try:
-            pending = fetcher.submit(self._request_changes, peer, cursor, cursor) if max_batches > 0 else None
-            while pending is not None:
-                intake = self.intake()
-                batch = intake.open(peer.node_id, pending.result())
-                next_cursor = batch.next_cursor or cursor or "0"
-                batches += 1
-                if batch.more and batches == 1:
-                    bulk.enter_context(BulkWork(self.runtime.data_dir))
-                pending = (fetcher.submit(self._request_changes, peer, next_cursor, cursor)
-                           if batch.more and batches < max_batches else None)
-                receipt = intake.store(peer.node_id, batch, utc_now(), cursor_update=next_cursor)
-                totals.stored += receipt.stored
-                totals.unchanged += receipt.unchanged
-                totals.dropped += receipt.dropped
-                totals.refused += receipt.refused
-                cursor = next_cursor
+            with contextlib.ExitStack() as bulk, PullStages(self, peer, cursor, max_batches) as stages:
+                for batch, verified in stages:
+                    next_cursor = batch.next_cursor or cursor or "0"
+                    batches += 1
+                    if batch.more and batches == 1:
+                        bulk.enter_context(BulkWork(self.runtime.data_dir))
+                    receipt = intake.store_verified(peer.node_id, verified, utc_now(), cursor_update=next_cursor)
+                    stages.stored(next_cursor)
+                    totals.stored += receipt.stored
+                    totals.unchanged += receipt.unchanged
+                    totals.dropped += receipt.dropped
+                    totals.refused += receipt.refused
+                    cursor = next_cursor
         except (PeerUnavailable, PeerRefused, PeerRequestRefused) as exc:
             with write_transaction(db):
                 db.execute("UPDATE peer_state SET pull_failures = pull_failures + 1, last_pull_error = ? "
                            "WHERE node_id = ?", [str(exc), peer.node_id])
             log.warning("pull from %s failed: %s", peer.node_id, exc)
             return {"peer": peer.node_id, "ok": False, "error": str(exc), "code": exc.code, **totals.to_dict()}
-        finally:
-            fetcher.shutdown(wait=True, cancel_futures=True)
-            bulk.close()
         return {"peer": peer.node_id, "ok": True, "batches": batches, **totals.to_dict()}
 
-    def _request_changes(self, peer, cursor, stored) -> dict:
+    def request_changes(self, peer, cursor, stored) -> dict:
         """POST /changes after ``cursor`` (``stored``: the cursor already stored here); the sealed answer as
         JSON. Uses no database connection: it runs in the pull's fetcher thread."""
         body = {"cursor": cursor, "limit": self.runtime.settings.sync_batch_size}

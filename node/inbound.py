@@ -55,6 +55,14 @@ class Receipt:
                 "refused": len(self.refused), "refused_by_code": codes}
 
 
+@dataclasses.dataclass
+class Verified:
+    """A batch's items that passed verification, in order, and (uid or "?", code) of those refused."""
+
+    items: list[tuple] = dataclasses.field(default_factory=list)  # (federation.batch.Item, compact JWS)
+    refused: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+
 def record_refusal(db: sqlite_utils.Database, code: str, path: str, peer: str | None, now: dt.datetime) -> None:
     with write_transaction(db):
         db.execute("INSERT INTO refusals (at, peer, code, path) VALUES (?, ?, ?, ?)", [to_iso(now), peer, code, path])
@@ -109,24 +117,34 @@ class RecordIntake:
             raise PeerRequestRefused(exc.code, peer_id) from None
 
     def store(self, peer_id: str, batch: Batch, now: dt.datetime, *, cursor_update: str | None = None) -> Receipt:
-        peer = self.registry.require(peer_id)
-        keys = peer.keys()
-        receipt = Receipt()
-        verified = []
+        return self.store_verified(peer_id, self.verify(peer_id, batch), now, cursor_update=cursor_update)
+
+    def verify(self, peer_id: str, batch: Batch) -> Verified:
+        """Verify every item of an opened batch (signature, canonical form, addressee, origin, inbound
+        policy); writes nothing, so it may run ahead of storing, with a connection of its own."""
+        keys = self.registry.require(peer_id).keys()
+        result = Verified()
         for jws in batch.items:
             try:
                 item = verify_item(jws, sender=peer_id, me=self.node_id, key_lookup=keys.get)
             except FederationError as exc:
-                receipt.refused.append(("?", exc.code))
+                result.refused.append(("?", exc.code))
                 continue
             accepted, reason = self.policy.accepts(peer_id, item.type, len(jws))
             if not accepted:
-                receipt.refused.append((item.uid, "inbound_policy"))
+                result.refused.append((item.uid, "inbound_policy"))
                 continue
             if item.type != "denial":
-                receipt.refused.append((item.uid, "unsupported_type"))
+                result.refused.append((item.uid, "unsupported_type"))
                 continue
-            verified.append((item, jws))
+            result.items.append((item, jws))
+        return result
+
+    def store_verified(self, peer_id: str, verified: Verified, now: dt.datetime, *,
+                       cursor_update: str | None = None) -> Receipt:
+        """Store what ``verify`` passed, in one transaction with ``cursor_update``; count what it refused."""
+        receipt = Receipt(refused=list(verified.refused))
+        verified = verified.items
         changed = []
         with write_transaction(self.db):
             held = self._held([item.uid for item, _ in verified], peer_id)

@@ -149,3 +149,40 @@ def test_nodes_killed_in_the_middle_of_a_sync_end_with_every_record_exactly_once
     again = fed["DE"].cli("sync", "--peer", "MT").stdout
     assert "pull stored 0, dropped 0" in again, again
     assert bulk_state(de) == exactly_once
+
+
+@pytest.fixture()
+def pair(tmp_path_factory):
+    # MT's push worker wakes only once an hour: DE receives the bulk by pull alone.
+    federation = start_federation(tmp_path_factory.mktemp("origin-gone"), ("MT", "DE"),
+                                  settings={"MT": {"sync_batch_size": 100, "push_interval_seconds": 3600},
+                                            "DE": {"sync_batch_size": 100}})
+    yield federation
+    federation.close()
+
+
+def test_a_pull_whose_origin_dies_half_way_stops_cleanly_and_the_next_completes(pair, tmp_path):
+    mt, de = NodeDB(pair["MT"]), NodeDB(pair["DE"])
+    pair.stop("DE")  # DE will fetch everything by pull
+    assert f"{BULK} created" in pair["MT"].cli("denials", "import", str(bulk_file(tmp_path / "b.jsonl", BULK))).stdout
+    pair.start("DE")
+    sync = subprocess.Popen([sys.executable, "-m", "node.cli", "sync", "--peer", "MT",
+                             "--data-dir", str(pair["DE"].data_dir)], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        held = kill_when(de, 1, BULK, pair["MT"].kill)
+        out, _ = sync.communicate(timeout=120)  # the fetching and verifying threads stop: the command ends
+    finally:
+        sync.kill()
+    assert sync.returncode == 1 and "pull FAILED" in out, out
+    state = de.peer_state("MT")
+    assert state["pull_failures"] == 1 and state["last_pull_error"]
+    cursor = int(state["pull_cursor"])
+    changed = mt.value("SELECT count(*) FROM changes c JOIN denials d ON d.uid = c.uid "
+                       "WHERE c.seq <= ? AND d.ref LIKE ?", [cursor, BULK_PREFIX + "%"])
+    assert held <= changed == bulk_state(de)["received"] < BULK
+
+    pair.start("MT")
+    out = pair["DE"].cli("sync", "--peer", "MT").stdout
+    assert "FAILED" not in out, out
+    assert bulk_state(de) == {"rows": BULK, "refs": BULK, "versions": BULK, "received": BULK}

@@ -1,0 +1,132 @@
+"""The stages of a pull: asking and opening, then verifying, run ahead of storing.
+
+Batches of one pull pass through three stages, each in its own thread:
+
+* the *fetcher* asks the peer for the batch after the last one it received
+  and opens it (the cursor of the next batch is inside the seal), then asks
+  for the next one at once, so the peer builds batch *k+1* while this node
+  verifies and stores earlier ones;
+* the *verifier* verifies each opened batch's items (``RecordIntake.verify``);
+* the caller iterates over ``(batch, verified)`` in order and stores each
+  with its own cursor.
+
+Fetcher and verifier use a database connection of their own (peer keys are
+read per batch, so a key rotation announced during a long pull is seen) and
+write nothing. Each stage holds at most one batch ready for the next, so
+memory stays bounded. Socket reads, decryption and Ed25519 verification
+release the interpreter lock, so the stages use a second core when there is
+one. The first error of any stage ends the pull and is raised to the caller;
+``close`` stops both threads.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+
+from .database import connect
+
+_END = object()
+
+
+class PullStages:
+    def __init__(self, exchange, peer, cursor: str | None, max_batches: int):
+        self.exchange = exchange
+        self.peer = peer
+        self.max_batches = max_batches
+        self._cursor = cursor
+        self._stored = cursor  # the cursor this node has stored; sent with each request
+        self._stop = threading.Event()
+        self._opened: queue.Queue = queue.Queue(maxsize=1)
+        self._verified: queue.Queue = queue.Queue(maxsize=1)
+        self._threads = [threading.Thread(target=self._guard, args=(self._fetch, self._opened), daemon=True,
+                                          name="cordon-pull-fetch"),
+                         threading.Thread(target=self._guard, args=(self._verify, self._verified), daemon=True,
+                                          name="cordon-pull-verify")]
+
+    def __enter__(self) -> "PullStages":
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __iter__(self):
+        while True:
+            got = self._verified.get()
+            if got is _END:
+                return
+            if isinstance(got, BaseException):
+                raise got
+            yield got
+
+    def stored(self, cursor: str) -> None:
+        """Tell the stages which cursor is now stored (sent as ``stored`` with later requests)."""
+        self._stored = cursor
+
+    def close(self) -> None:
+        self._stop.set()
+        for stage in (self._opened, self._verified):  # unblock a stage waiting to hand over
+            try:
+                while True:
+                    stage.get_nowait()
+            except queue.Empty:
+                pass
+        for thread in self._threads:
+            thread.join()
+
+    # -- stages ------------------------------------------------------------------------------------
+    def _guard(self, stage, out: queue.Queue) -> None:
+        runtime = self.exchange.runtime
+        db = connect(runtime.db_path, autocheckpoint=runtime.autocheckpoint)
+        try:
+            stage(db)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, which raises it
+            self._hand(out, exc)
+        else:
+            self._hand(out, _END)
+        finally:
+            db.conn.close()
+
+    def _fetch(self, db) -> None:
+        intake = self.exchange.intake(db)
+        cursor = self._cursor
+        for _ in range(self.max_batches):
+            envelope = self.exchange.request_changes(self.peer, cursor, self._stored)
+            batch = intake.open(self.peer.node_id, envelope)
+            if not self._hand(self._opened, batch) or not batch.more:
+                return
+            cursor = batch.next_cursor or cursor or "0"
+
+    def _verify(self, db) -> None:
+        intake = self.exchange.intake(db)
+        while True:
+            got = self._take(self._opened)
+            if got is _END or got is None:
+                return
+            if isinstance(got, BaseException):
+                raise got
+            if not self._hand(self._verified, (got, intake.verify(self.peer.node_id, got))):
+                return
+
+    def _hand(self, out: queue.Queue, value) -> bool:
+        """Put ``value`` for the next stage; False once the pull is stopping."""
+        while not self._stop.is_set():
+            try:
+                out.put(value, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _take(self, source: queue.Queue):
+        while not self._stop.is_set():
+            try:
+                return source.get(timeout=0.2)
+            except queue.Empty:
+                continue
+        return None
+
+
+__all__ = ["PullStages"]
