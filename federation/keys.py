@@ -36,7 +36,6 @@ or ``revoked`` (signatures made at or after ``revoked_at`` are refused).
 
 from __future__ import annotations
 
-import base64
 import binascii
 import dataclasses
 import hashlib
@@ -46,6 +45,7 @@ import re
 import stat
 from datetime import datetime, timezone
 
+import pybase64
 from nacl.public import PrivateKey, PublicKey
 from nacl.signing import SigningKey, VerifyKey
 
@@ -62,7 +62,6 @@ _PREFIXES = {SIG: "ed25519:", ENC: "x25519:"}
 _STATUSES = (ACTIVE, RETIRED, REVOKED)
 _TIME_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z")
 _B64U_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_URL_TO_STD = bytes.maketrans(b"-_", b"+/")
 _FIELDS = ("kid", "use", "kty", "crv", "x", "not_before", "not_after", "status", "revoked_at")
 
 
@@ -71,7 +70,7 @@ _FIELDS = ("kid", "use", "kty", "crv", "x", "not_before", "not_after", "status",
 
 def b64u_encode(data: bytes) -> str:
     """Unpadded base64url (RFC 4648 section 5)."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return pybase64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def b64u_decode(text: str) -> bytes:
@@ -87,7 +86,7 @@ def b64u_decode(text: str) -> bytes:
     if remainder == 1 or b"+" in raw or b"/" in raw or b"=" in raw:
         raise MalformedMessage("not unpadded base64url")
     try:
-        data = binascii.a2b_base64(raw.translate(_URL_TO_STD) + b"=" * (-len(raw) % 4), strict_mode=True)
+        data = pybase64.b64decode(raw + b"=" * (-len(raw) % 4), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError):
         raise MalformedMessage("not unpadded base64url") from None
     if remainder and _B64U_ALPHABET.index(text[-1]) & (0x0F if remainder == 2 else 0x03):

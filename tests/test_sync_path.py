@@ -52,6 +52,9 @@ def test_assembled_payload_is_the_canonical_payload(extra, kind, rev, record_typ
                                   now=NOW)
     payload, _header, raw = verify_record_bytes(jws, KEYS.get)
     assert view_bytes == canonical_bytes(view)
+    # The outbox's path for views made of parsed JSON signs the same bytes (Ed25519 is deterministic).
+    assert encode_item(SENDER, kind=kind, record_type=record_type, recipient="DE", rev=rev, view=view, now=NOW,
+                       parsed=True) == (jws, view_bytes)
     assert raw == canonical_bytes({"kind": kind, "type": record_type, "recipient": "DE", "rev": rev, "record": view})
     assert payload["record"] == json.loads(view_bytes)
 
