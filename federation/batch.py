@@ -26,6 +26,8 @@ import dataclasses
 import functools
 import json
 
+import orjson
+
 from .canonical import MAX_SAFE_INTEGER, canonical_bytes, canonical_bytes_of_parsed
 from .envelope import open_envelope, seal
 from .errors import FederationError, MalformedMessage
@@ -175,16 +177,39 @@ def _record_slice(raw: bytes, payload: dict) -> bytes:
 
 
 def seal_batch(sender: Sender, recipient: Recipient, items: list[str], next_cursor: str | None, more: bool) -> dict:
-    body = canonical_bytes({"sender": sender.node_id, "recipient": recipient.node_id, "items": items,
-                            "next_cursor": next_cursor, "more": more})
+    body = batch_bytes(sender.node_id, recipient.node_id, items, next_cursor, more)
     return seal(body, sender=sender.node_id, recipient=recipient.node_id, sender_key=sender.enc_key,
                 sender_kid=sender.enc_kid, recipient_public=recipient.enc_public, recipient_kid=recipient.enc_kid)
+
+
+def batch_bytes(sender: str, recipient: str, items: list[str], next_cursor: str | None, more: bool) -> bytes:
+    """The canonical JSON of a batch object.
+
+    Items are compact JWS, made only of base64url characters and dots, so
+    each one's JSON string is the item between quotes: the items array is
+    written directly (about ten times faster than encoding 1 MB of strings)
+    and the other members, which sort after ``items``, through
+    ``canonical_bytes``. Any other item takes ``canonical_bytes`` whole.
+    """
+    rest = canonical_bytes({"sender": sender, "recipient": recipient, "next_cursor": next_cursor, "more": more})
+    try:
+        joined = "".join(items)
+    except TypeError:
+        joined = None
+    if joined is None or not joined.isascii() or joined.encode("ascii").translate(None, _JWS_CHARACTERS):
+        return canonical_bytes({"sender": sender, "recipient": recipient, "items": items,
+                                "next_cursor": next_cursor, "more": more})
+    array = b'["' + '","'.join(items).encode("ascii") + b'"]' if items else b"[]"
+    return b'{"items":' + array + b"," + rest[1:]
+
+
+_JWS_CHARACTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
 
 
 def open_batch(envelope: dict, *, me: str, my_keys: dict, sender_public_lookup) -> Batch:
     plaintext = open_envelope(envelope, me=me, my_keys=my_keys, sender_public_lookup=sender_public_lookup)
     try:
-        body = json.loads(plaintext)
+        body = orjson.loads(plaintext)
         items, sender = body["items"], body["sender"]
         if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
             raise KeyError

@@ -12,6 +12,8 @@ import datetime as dt
 import logging
 import threading
 
+import orjson
+
 from federation.batch import Sender
 from federation.canonical import canonical_bytes
 from federation.errors import FederationError
@@ -179,7 +181,7 @@ class Exchange:
         response = self.client(peer, timeout=max(30.0, self.runtime.settings.peer_timeout_seconds)).post(
             "/federation/v1/changes", body)
         try:
-            return response.json()
+            return orjson.loads(response.content)
         except ValueError:
             raise PeerUnavailable(f"{peer.node_id} sent a body that is not JSON") from None
 

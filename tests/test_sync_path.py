@@ -20,7 +20,7 @@ from conftest import EVERY_DENIAL_VERSION
 from federation_support import share_policy
 from wire_records import typical_denial
 
-from federation.batch import Sender, encode_item, sign_item, verify_item
+from federation.batch import Sender, batch_bytes, encode_item, sign_item, verify_item
 from federation.canonical import MAX_SAFE_INTEGER, canonical_bytes
 from federation.keys import KeyInfo
 from federation.record_signature import sign_record, verify_record, verify_record_bytes
@@ -247,3 +247,12 @@ def test_push_budget_keeps_the_sealed_body_within_the_limit(pair):
         out = builder.build(peer, 0, 500, NOW, max_bytes=push_budget(limit))
         assert out.more and 1 < len(out.entries) < 40
         assert len(encode(out.envelope)) <= limit
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.text(alphabet="abcXYZ019-_.", max_size=30), text), max_size=6),
+       st.one_of(st.none(), text), st.booleans())
+def test_batch_bytes_are_the_canonical_batch(items, next_cursor, more):
+    expected = canonical_bytes({"sender": "MT", "recipient": "DE", "items": items, "next_cursor": next_cursor,
+                                "more": more})
+    assert batch_bytes("MT", "DE", items, next_cursor, more) == expected

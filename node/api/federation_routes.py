@@ -7,9 +7,9 @@ with no detail; the reason is logged and counted here.
 
 from __future__ import annotations
 
-import json
 import logging
 
+import orjson
 from flask import Blueprint, current_app, jsonify, request
 
 from federation.errors import FederationError
@@ -94,7 +94,7 @@ def blueprint(catalogue) -> Blueprint:
     def changes():
         peer = authenticated_peer()
         envelope = exchange().serve_changes(peer, request_body(request.get_data(cache=True)), utc_now())
-        return current_app.response_class(json.dumps(envelope), mimetype="application/json")
+        return current_app.response_class(orjson.dumps(envelope), mimetype="application/json")
 
     @api.operation("/push", "POST", summary="Push: a sealed batch of signed records from their origin",
                    tag="federation")
