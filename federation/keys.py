@@ -81,12 +81,12 @@ def b64u_decode(text: str) -> bytes:
     """
     if not isinstance(text, str) or not text.isascii():
         raise MalformedMessage("not unpadded base64url")
-    raw = text.encode("ascii")
-    remainder = len(raw) % 4
-    if remainder == 1 or b"+" in raw or b"/" in raw or b"=" in raw:
+    remainder = len(text) % 4
+    if remainder == 1 or "+" in text or "/" in text or "=" in text:
         raise MalformedMessage("not unpadded base64url")
     try:
-        data = pybase64.b64decode(raw + b"=" * (-len(raw) % 4), altchars=b"-_", validate=True)
+        data = pybase64.b64decode(text + "=" * (-remainder % 4) if remainder else text, altchars=b"-_",
+                                  validate=True)
     except (binascii.Error, ValueError):
         raise MalformedMessage("not unpadded base64url") from None
     if remainder and _B64U_ALPHABET.index(text[-1]) & (0x0F if remainder == 2 else 0x03):
