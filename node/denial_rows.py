@@ -74,16 +74,18 @@ def party_text(doc: dict) -> str:
     return " | ".join(names).casefold()
 
 
-def stored_form(doc: dict, text: str | None = None, stamp: str | None = None) -> StoredDenial:
+def stored_form(doc: dict, text: str | None = None, stamp: str | None = None, digest: str | None = None
+                ) -> StoredDenial:
     """The rows storing ``doc``. ``text``: its stored JSON when the caller has it (a received
     record is stored as the canonical JSON its origin signed); ``stamp``: the created / updated
     time for a received view that leaves them out (its ``ref`` may be left out too: the uid
-    stands in)."""
+    stands in); ``digest``: the row's ``content_hash`` when the caller has one (a received
+    record's is the SHA-256 of the signed view), else that of the content fields."""
     text = dumps(doc) if text is None else text
     row = (doc["uid"], doc["origin"], doc.get("ref") or doc["uid"], doc["version"], doc["status"],
            doc.get("sensitivity", "restricted"), doc.get("destination_country"), json.dumps(doc.get("regimes", [])),
            doc.get("denied_on"), doc.get("review_due"), doc.get("created_at") or stamp,
-           doc.get("updated_at") or stamp, party_text(doc), content_hash(doc), text)
+           doc.get("updated_at") or stamp, party_text(doc), digest or content_hash(doc), text)
     return StoredDenial(row, party_names.rows_of(doc))
 
 

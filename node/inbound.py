@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import logging
 
 import sqlite_utils
@@ -219,11 +220,12 @@ class _PendingRows:
 
     def denial(self, view: dict, view_bytes: bytes | None, *, stored_before: bool) -> None:
         if "status" in view and view_bytes is not None:
-            doc, text = view, view_bytes.decode("utf-8")  # the signed canonical JSON is the stored document
+            # The signed canonical JSON is the stored document, and its hash the row's content hash.
+            doc, text, digest = view, view_bytes.decode("utf-8"), hashlib.sha256(view_bytes).hexdigest()
         else:
             doc = {**view, "status": view.get("status", "active")}
-            text = dumps(doc)
-        self.stored.append(stored_form(doc, text, self.stamp))
+            text, digest = dumps(doc), None
+        self.stored.append(stored_form(doc, text, self.stamp, digest))
         if not stored_before:
             self.unseen.add(doc["uid"])
         self.uids.add(doc["uid"])
