@@ -66,7 +66,7 @@ import requests  # noqa: E402
 from federation_support import share_policy  # noqa: E402
 from policy_decision import build_policy_text  # noqa: E402
 
-from federation.batch import sign_item, verify_item  # noqa: E402
+from federation.batch import encode_item, verify_item  # noqa: E402
 from node.clients import ClientRegistry  # noqa: E402
 from node.config import read_settings, write_settings  # noqa: E402
 from node.database import DB_NAME, connect  # noqa: E402
@@ -395,8 +395,9 @@ def primitives(mt_dir: Path, de_dir: Path, docs: list[dict], policy, sample: int
         views = [d.view(doc) for d, doc in zip(decisions, chosen) if d.action == "share"]
         view_s = clock() - started
         started = clock()
-        jws = [sign_item(sender, kind="record", record_type="denial", recipient="DE", rev=i + 1, view=v, now=now)
-               for i, v in enumerate(views)]
+        # As the outbox signs: views of parsed documents (federation.canonical.canonical_bytes_of_parsed).
+        jws = [encode_item(sender, kind="record", record_type="denial", recipient="DE", rev=i + 1, view=v, now=now,
+                           parsed=True)[0] for i, v in enumerate(views)]
         sign_s = clock() - started
         started = clock()
         for item in jws:
