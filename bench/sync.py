@@ -68,6 +68,7 @@ from policy_decision import build_policy_text  # noqa: E402
 
 from federation.batch import encode_item, verify_item  # noqa: E402
 from node.clients import ClientRegistry  # noqa: E402
+from node.collector import settle, tune  # noqa: E402
 from node.config import read_settings, write_settings  # noqa: E402
 from node.database import DB_NAME, connect  # noqa: E402
 from node.exchange import Exchange  # noqa: E402
@@ -339,11 +340,15 @@ def push_latency(mt: Node, de: Node, sessions, docs: list[dict],
 
 def in_process(mt_dir: Path, de_dir: Path, batch_size: int, limit: int) -> dict:
     """The exchange's real classes without HTTP: serve_changes, then open and store, batch after batch,
-    until ``limit`` records are stored (or the change log ends)."""
+    until ``limit`` records are stored (or the change log ends). The garbage collector is set as in the
+    node's processes (``node.collector``), so this process's own data (every origin document, for the
+    counts) is not walked by it either."""
     mt_rt, de_rt = NodeRuntime(mt_dir), NodeRuntime(de_dir)
     try:
         sender, receiver = Exchange(mt_rt), Exchange(de_rt)
         intake = receiver.intake()
+        tune()
+        settle()
         labels = ["serve (load, decide, view, sign, seal, ledger)", "transport JSON encode+decode",
                   "open (unseal)", "store (verify each, write)"]
         timings = dict.fromkeys(labels, 0.0)
