@@ -196,7 +196,8 @@ def batch_bytes(sender: str, recipient: str, items: list[str], next_cursor: str 
         joined = "".join(items)
     except TypeError:
         joined = None
-    if joined is None or not joined.isascii() or joined.encode("ascii").translate(None, _JWS_CHARACTERS):
+    if (joined is None or type(items) is not list or not joined.isascii()
+            or joined.encode("ascii").translate(None, _JWS_CHARACTERS)):
         return canonical_bytes({"sender": sender, "recipient": recipient, "items": items,
                                 "next_cursor": next_cursor, "more": more})
     array = b'["' + '","'.join(items).encode("ascii") + b'"]' if items else b"[]"

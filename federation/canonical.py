@@ -131,25 +131,46 @@ def parse_canonical(data: bytes):
 
 
 def canonical_bytes_of_parsed(obj) -> bytes:
-    """``canonical_bytes`` for a value made only of what a JSON parser returns, faster.
+    """``canonical_bytes`` for a value made only of what orjson's parser returns, faster.
 
     For values built from parsed JSON (dicts with str names, lists, str, int,
-    bool, None), as the outbox's record views are. It takes orjson's sorted
-    compact output, refusing integers beyond 53 bits and, through
-    ``default``, subclasses, datetimes and dataclasses; output that may hold a
-    float or an astral-plane character, more than ``MAX_DEPTH`` brackets or a
-    null (orjson writes NaN as null), goes to ``canonical_bytes`` instead. orjson writes a tuple as an array and
-    a UUID or an Enum as its value, which ``canonical_bytes`` refuses: hence
-    the precondition.
+    bool, None; no NaN or infinity), as the outbox's record views are: see
+    ``_orjson_canonical``. orjson writes a tuple as an array, a UUID or an
+    Enum as its value and NaN as null, which ``canonical_bytes`` refuses:
+    hence the precondition. Anything the screens doubt goes to
+    ``canonical_bytes``.
     """
+    data = _orjson_canonical(obj)
+    return canonical_bytes(obj) if data is None else data
+
+
+def _orjson_canonical(obj) -> bytes | None:
+    """orjson's sorted compact output of a dict or list ``obj`` (refusing integers beyond 53 bits and,
+    through ``default``, subclasses, datetimes and dataclasses) when it is the canonical form; None
+    when it may hold a float or an astral-plane character or nests deeper than ``MAX_DEPTH``."""
+    if type(obj) is not dict and type(obj) is not list:
+        return None
     try:
         data = orjson.dumps(obj, default=_refuse_type, option=_ORJSON_CANONICAL)
     except orjson.JSONEncodeError:
-        return canonical_bytes(obj)
-    if (_needs_strict_path(data) or data.count(b"{") + data.count(b"[") > MAX_DEPTH
-            or b"null" in data):  # orjson writes NaN and the infinities as null
-        return canonical_bytes(obj)
+        return None
+    if _needs_strict_path(data):
+        return None
+    if data.count(b"{") + data.count(b"[") > MAX_DEPTH and not _nests_within(obj, MAX_DEPTH):
+        return None
     return data
+
+
+def _nests_within(obj, limit: int) -> bool:
+    """True when no dict or list in ``obj`` lies deeper than ``limit`` levels below it (as ``_validate``)."""
+    stack = [(obj, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return False
+        values = node.values() if type(node) is dict else node
+        stack.extend((value, depth + 1) for value in values if type(value) is dict or type(value) is list)
+    return True
 
 
 def _refuse_type(value):

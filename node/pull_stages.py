@@ -10,13 +10,15 @@ Batches of one pull pass through three stages, each in its own thread:
 * the caller iterates over ``(batch, verified)`` in order and stores each
   with its own cursor.
 
-Fetcher and verifier use a database connection of their own (peer keys are
-read per batch, so a key rotation announced during a long pull is seen) and
-write nothing. Each stage holds at most one batch ready for the next, so
+Fetcher and verifier use a database connection of their own and write
+nothing; each batch is opened and verified with the keys and the inbound
+policy as they are at that moment (a key rotation announced or a policy
+changed during a long pull is seen). Each stage holds at most one batch ready for the next, so
 memory stays bounded. Socket reads, decryption and Ed25519 verification
 release the interpreter lock, so the stages use a second core when there is
 one. The first error of any stage ends the pull and is raised to the caller;
-``close`` stops both threads.
+``close`` stops both threads (a request in flight first ends, within the
+pull's timeout).
 """
 
 from __future__ import annotations
@@ -45,8 +47,12 @@ class PullStages:
                                           name="cordon-pull-verify")]
 
     def __enter__(self) -> "PullStages":
-        for thread in self._threads:
-            thread.start()
+        try:
+            for thread in self._threads:
+                thread.start()
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -54,7 +60,12 @@ class PullStages:
 
     def __iter__(self):
         while True:
-            got = self._verified.get()
+            try:
+                got = self._verified.get(timeout=1.0)
+            except queue.Empty:
+                if any(thread.is_alive() for thread in self._threads):
+                    continue
+                raise RuntimeError("the pull's fetching and verifying threads ended without a result") from None
             if got is _END:
                 return
             if isinstance(got, BaseException):
@@ -74,40 +85,42 @@ class PullStages:
             except queue.Empty:
                 pass
         for thread in self._threads:
-            thread.join()
+            if thread.ident is not None:  # started
+                thread.join()  # a request in flight ends within the pull's timeout
 
     # -- stages ------------------------------------------------------------------------------------
     def _guard(self, stage, out: queue.Queue) -> None:
         runtime = self.exchange.runtime
-        db = connect(runtime.db_path, autocheckpoint=runtime.autocheckpoint)
+        db = None
         try:
+            db = connect(runtime.db_path, autocheckpoint=runtime.autocheckpoint)
             stage(db)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller, which raises it
             self._hand(out, exc)
         else:
             self._hand(out, _END)
         finally:
-            db.conn.close()
+            if db is not None:
+                db.conn.close()
 
+    # Each batch gets an intake of its own: the node's keys and inbound policy as they are now.
     def _fetch(self, db) -> None:
-        intake = self.exchange.intake(db)
         cursor = self._cursor
         for _ in range(self.max_batches):
             envelope = self.exchange.request_changes(self.peer, cursor, self._stored)
-            batch = intake.open(self.peer.node_id, envelope)
+            batch = self.exchange.intake(db).open(self.peer.node_id, envelope)
             if not self._hand(self._opened, batch) or not batch.more:
                 return
             cursor = batch.next_cursor or cursor or "0"
 
     def _verify(self, db) -> None:
-        intake = self.exchange.intake(db)
         while True:
             got = self._take(self._opened)
             if got is _END or got is None:
                 return
             if isinstance(got, BaseException):
                 raise got
-            if not self._hand(self._verified, (got, intake.verify(self.peer.node_id, got))):
+            if not self._hand(self._verified, (got, self.exchange.intake(db).verify(self.peer.node_id, got))):
                 return
 
     def _hand(self, out: queue.Queue, value) -> bool:

@@ -176,7 +176,7 @@ def test_a_pull_whose_origin_dies_half_way_stops_cleanly_and_the_next_completes(
         sync.kill()
     assert sync.returncode == 1 and "pull FAILED" in out, out
     state = de.peer_state("MT")
-    assert state["pull_failures"] == 1 and state["last_pull_error"]
+    assert state["pull_failures"] >= 1 and state["last_pull_error"]  # DE's scheduled pull may fail too
     cursor = int(state["pull_cursor"])
     changed = mt.value("SELECT count(*) FROM changes c JOIN denials d ON d.uid = c.uid "
                        "WHERE c.seq <= ? AND d.ref LIKE ?", [cursor, BULK_PREFIX + "%"])
