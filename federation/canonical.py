@@ -92,7 +92,8 @@ def parse_canonical(data: bytes):
     """Parse ``data`` as JSON and insist that it is already canonical.
 
     Raises ``NotCanonical`` for invalid UTF-8, invalid JSON, floats, NaN or
-    Infinity, integers beyond +-(2**53 - 1), duplicate or unsorted names,
+    Infinity, integers beyond +-(2**53 - 1), nesting deeper than
+    ``MAX_DEPTH``, duplicate or unsorted names,
     whitespace, non-minimal escapes, and anything else that differs from
     ``canonical_bytes`` of the result.
     """
@@ -108,7 +109,7 @@ def parse_canonical(data: bytes):
         else:
             if written != data:
                 raise NotCanonical("bytes are not in canonical form")
-            return value
+            return _within_depth(data, value)
     try:
         value = _strict_decode(data.decode("utf-8"))
     except NotCanonical:
@@ -127,6 +128,13 @@ def parse_canonical(data: bytes):
             raise NotCanonical("string holds a lone surrogate") from None
     if encoded != data:
         raise NotCanonical("bytes are not in canonical form")
+    return _within_depth(data, value)
+
+
+def _within_depth(data: bytes, value):
+    """``value``, parsed from ``data``, unless it nests deeper than ``canonical_bytes`` would write."""
+    if data.count(b"{") + data.count(b"[") > MAX_DEPTH and not _nests_within(value, MAX_DEPTH):
+        raise NotCanonical("value nests deeper than %d levels" % MAX_DEPTH)
     return value
 
 

@@ -230,12 +230,14 @@ def test_parse_refuses_non_canonical_bytes(data):
         parse_canonical(data)
 
 
-def test_parse_takes_nesting_orjson_cannot_write_back_to_the_strict_path():
-    deep = b"[" * 300 + b"]" * 300
-    value = parse_canonical(deep)
-    for _ in range(299):
-        value = value[0]
-    assert value == []
+def test_parse_refuses_nesting_deeper_than_canonical_bytes_writes():
+    # 65 arrays: the innermost 64 levels below the outermost, as deep as canonical_bytes goes.
+    deepest = b"[" * 65 + b"]" * 65
+    assert canonical_bytes(parse_canonical(deepest)) == deepest
+    for deep in (b"[" * 66 + b"]" * 66, b'{"a":' * 66 + b"1" + b"}" * 66,
+                 b"[" * 300 + b"]" * 300):  # orjson reads 300 levels but will not write them: the strict path
+        with pytest.raises(NotCanonical):
+            parse_canonical(deep)
     with pytest.raises(NotCanonical):
         parse_canonical(b"[" * 300 + b"1.5" + b"]" * 300)
 
