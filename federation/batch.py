@@ -191,7 +191,6 @@ def batch_bytes(sender: str, recipient: str, items: list[str], next_cursor: str 
     and the other members, which sort after ``items``, through
     ``canonical_bytes``. Any other item takes ``canonical_bytes`` whole.
     """
-    rest = canonical_bytes({"sender": sender, "recipient": recipient, "next_cursor": next_cursor, "more": more})
     try:
         joined = "".join(items)
     except TypeError:
@@ -200,6 +199,7 @@ def batch_bytes(sender: str, recipient: str, items: list[str], next_cursor: str 
             or joined.encode("ascii").translate(None, _JWS_CHARACTERS)):
         return canonical_bytes({"sender": sender, "recipient": recipient, "items": items,
                                 "next_cursor": next_cursor, "more": more})
+    rest = canonical_bytes({"sender": sender, "recipient": recipient, "next_cursor": next_cursor, "more": more})
     array = b'["' + '","'.join(items).encode("ascii") + b'"]' if items else b"[]"
     return b'{"items":' + array + b"," + rest[1:]
 

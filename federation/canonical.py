@@ -133,9 +133,15 @@ def parse_canonical(data: bytes):
 
 def _within_depth(data: bytes, value):
     """``value``, parsed from ``data``, unless it nests deeper than ``canonical_bytes`` would write."""
-    if data.count(b"{") + data.count(b"[") > MAX_DEPTH and not _nests_within(value, MAX_DEPTH):
+    if _too_deep(data, value):
         raise NotCanonical("value nests deeper than %d levels" % MAX_DEPTH)
     return value
+
+
+def _too_deep(data: bytes, value) -> bool:
+    """Whether ``value`` (whose compact JSON is ``data``) nests deeper than ``MAX_DEPTH``: fewer brackets
+    in ``data`` than that settle it at once, else a walk over its containers."""
+    return data.count(b"{") + data.count(b"[") > MAX_DEPTH and not _nests_within(value, MAX_DEPTH)
 
 
 def canonical_bytes_of_parsed(obj) -> bytes:
@@ -162,9 +168,7 @@ def _orjson_canonical(obj) -> bytes | None:
         data = orjson.dumps(obj, default=_refuse_type, option=_ORJSON_CANONICAL)
     except orjson.JSONEncodeError:
         return None
-    if _needs_strict_path(data):
-        return None
-    if data.count(b"{") + data.count(b"[") > MAX_DEPTH and not _nests_within(obj, MAX_DEPTH):
+    if _needs_strict_path(data) or _too_deep(data, obj):
         return None
     return data
 

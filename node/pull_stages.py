@@ -4,8 +4,8 @@ Batches of one pull pass through three stages, each in its own thread:
 
 * the *fetcher* asks the peer for the batch after the last one it received
   and opens it (the cursor of the next batch is inside the seal), then asks
-  for the next one at once, so the peer builds batch *k+1* while this node
-  verifies and stores earlier ones;
+  for the next one once it has handed the opened one on, so the peer builds
+  later batches while this node verifies and stores earlier ones;
 * the *verifier* verifies each opened batch's items (``RecordIntake.verify``);
 * the caller iterates over ``(batch, verified)`` in order and stores each
   with its own cursor.
@@ -13,8 +13,8 @@ Batches of one pull pass through three stages, each in its own thread:
 Fetcher and verifier use a database connection of their own and write
 nothing; each batch is opened and verified with the keys and the inbound
 policy as they are at that moment (a key rotation announced or a policy
-changed during a long pull is seen). Each stage holds at most one batch ready for the next, so
-memory stays bounded. Socket reads, decryption and Ed25519 verification
+changed during a long pull is seen). Each stage holds at most one batch
+ready for the next, so memory stays bounded. Socket reads, decryption and Ed25519 verification
 release the interpreter lock, so the stages use a second core when there is
 one. The first error of any stage ends the pull and is raised to the caller;
 ``close`` stops both threads (a request in flight first ends, within the
