@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import logging
+from typing import NamedTuple
 
 import sqlite_utils
 
@@ -22,10 +23,9 @@ from federation.http_signature import verify_request
 
 from . import party_names
 from .database import write_transaction
-from .denial_rows import stored_form
+from .denial_rows import StoredDenial, stored_form
 from .denials import DenialRegistry
 from .peers import NonceStore, PeerRegistry, TrustIndex
-from .record_table import dumps
 from .timestamps import to_iso
 
 log = logging.getLogger("cordon.inbound")
@@ -56,11 +56,24 @@ class Receipt:
                 "refused": len(self.refused), "refused_by_code": codes}
 
 
+class Accepted(NamedTuple):
+    """An item that passed verification, ready to store: its identity, and for a record the rows storing it
+    (:func:`node.denial_rows.stored_form`; a tombstone has none) and the origin's signature."""
+
+    uid: str
+    version: int
+    rev: int
+    kind: str
+    type: str
+    stored: StoredDenial | None
+    signature: str | None
+
+
 @dataclasses.dataclass
 class Verified:
     """A batch's items that passed verification, in order, and (uid or "?", code) of those refused."""
 
-    items: list[tuple] = dataclasses.field(default_factory=list)  # (federation.batch.Item, compact JWS)
+    items: list[Accepted] = dataclasses.field(default_factory=list)
     refused: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
 
@@ -118,12 +131,16 @@ class RecordIntake:
             raise PeerRequestRefused(exc.code, peer_id) from None
 
     def store(self, peer_id: str, batch: Batch, now: dt.datetime, *, cursor_update: str | None = None) -> Receipt:
-        return self.store_verified(peer_id, self.verify(peer_id, batch), now, cursor_update=cursor_update)
+        return self.store_verified(peer_id, self.verify(peer_id, batch, now), now, cursor_update=cursor_update)
 
-    def verify(self, peer_id: str, batch: Batch) -> Verified:
+    def verify(self, peer_id: str, batch: Batch, now: dt.datetime) -> Verified:
         """Verify every item of an opened batch (signature, canonical form, addressee, origin, inbound
-        policy); writes nothing, so it may run ahead of storing, with a connection of its own."""
+        policy) and prepare the rows of each record; writes nothing, so it may run ahead of storing, with a
+        connection of its own. Each record is verified and turned into rows before the next is read (its
+        objects stay in the processor's caches); ``now`` stands in for a creation or update time a view
+        leaves out."""
         keys = self.registry.require(peer_id).keys()
+        stamp = to_iso(now)
         result = Verified()
         for jws in batch.items:
             try:
@@ -138,7 +155,11 @@ class RecordIntake:
             if item.type != "denial":
                 result.refused.append((item.uid, "unsupported_type"))
                 continue
-            result.items.append((item, jws))
+            if item.kind == "tombstone":
+                result.items.append(Accepted(item.uid, item.version, item.rev, item.kind, item.type, None, None))
+            else:
+                result.items.append(Accepted(item.uid, item.version, item.rev, item.kind, item.type,
+                                             _stored(item.record, item.record_bytes, stamp), jws))
         return result
 
     def store_verified(self, peer_id: str, verified: Verified, now: dt.datetime, *,
@@ -148,10 +169,10 @@ class RecordIntake:
         verified = verified.items
         changed = []
         with write_transaction(self.db):
-            held = self._held([item.uid for item, _ in verified], peer_id)
+            held = self._held([item.uid for item in verified], peer_id)
             stamp = to_iso(now)
             rows = _PendingRows(self.db.conn, DenialRegistry(self.db, self.node_id), now)
-            for item, jws in verified:
+            for item in verified:
                 current = held.get(item.uid)
                 if current and current[0] != peer_id:
                     receipt.refused.append((item.uid, "origin_conflict"))
@@ -167,14 +188,12 @@ class RecordIntake:
                     self.db.execute("DELETE FROM denial_versions WHERE uid = ?", [item.uid])
                     party_names.drop(self.db, item.uid)
                     receipt.dropped += 1
-                    stored_jws = None
                 else:
-                    rows.denial(item.record, item.record_bytes, stored_before=current is not None)
+                    rows.denial(item.stored, stored_before=current is not None)
                     receipt.stored += 1
-                    stored_jws = jws
-                rows.received(item, peer_id, stored_jws)
+                rows.received(item, peer_id)
                 held[item.uid] = (peer_id, item.version, item.rev)
-                changed.append((item.kind, item.record))
+                changed.append(item.kind)
             rows.flush()
             if cursor_update is not None:
                 self.db.execute("UPDATE peer_state SET pull_cursor = ?, last_pull_ok = ?, pull_failures = 0, "
@@ -186,8 +205,8 @@ class RecordIntake:
             for _uid, code in receipt.refused:
                 record_refusal(self.db, code, "batch-item", peer_id, now)
         if self.on_stored:
-            for kind, record in changed:
-                self.on_stored(kind, record)
+            for kind in changed:
+                self.on_stored(kind)
         return receipt
 
     def _held(self, uids: list[str], peer_id: str) -> dict[str, tuple]:
@@ -205,6 +224,14 @@ class RecordIntake:
         return held
 
 
+def _stored(view: dict, view_bytes: bytes | None, stamp: str) -> StoredDenial:
+    """The rows storing a received view: the signed canonical JSON is the stored document, and its hash
+    the row's content hash."""
+    if "status" in view and view_bytes is not None:
+        return stored_form(view, view_bytes.decode("utf-8"), stamp, hashlib.sha256(view_bytes).hexdigest())
+    return stored_form({**view, "status": view.get("status", "active")}, None, stamp)
+
+
 class _PendingRows:
     """Rows of received records written together at the end of a batch or before a tombstone."""
 
@@ -218,20 +245,15 @@ class _PendingRows:
         self.unseen: set[str] = set()
         self.receipts: list[tuple] = []
 
-    def denial(self, view: dict, view_bytes: bytes | None, *, stored_before: bool) -> None:
-        if "status" in view and view_bytes is not None:
-            # The signed canonical JSON is the stored document, and its hash the row's content hash.
-            doc, text, digest = view, view_bytes.decode("utf-8"), hashlib.sha256(view_bytes).hexdigest()
-        else:
-            doc = {**view, "status": view.get("status", "active")}
-            text, digest = dumps(doc), None
-        self.stored.append(stored_form(doc, text, self.stamp, digest))
+    def denial(self, stored: StoredDenial, *, stored_before: bool) -> None:
+        self.stored.append(stored)
         if not stored_before:
-            self.unseen.add(doc["uid"])
-        self.uids.add(doc["uid"])
+            self.unseen.add(stored.uid)
+        self.uids.add(stored.uid)
 
-    def received(self, item, peer_id: str, signature: str | None) -> None:
-        self.receipts.append((item.uid, peer_id, item.type, item.version, item.rev, item.kind, self.stamp, signature))
+    def received(self, item: Accepted, peer_id: str) -> None:
+        self.receipts.append((item.uid, peer_id, item.type, item.version, item.rev, item.kind, self.stamp,
+                              item.signature))
         self.uids.add(item.uid)
 
     def flush(self) -> None:

@@ -74,11 +74,16 @@ class BatchBuilder:
         for seq, record_type, uid in rows:
             if record_type in SYNCED_TYPES:
                 latest[uid] = (seq, record_type)
-        docs, holdings = self._load(peer.node_id, list(latest))
+        texts, holdings = self._load(peer.node_id, list(latest))
         items, entries, size = [], [], 0
         for uid, (seq, record_type) in sorted(latest.items(), key=lambda kv: kv[1][0]):
-            doc = docs.get(uid)
-            if doc is None or doc["origin"] != self.node_id:
+            text = texts.get(uid)
+            if text is None:
+                continue
+            # Each document is read, decided, encoded and signed before the next is read: one document's
+            # objects at a time stay in the processor's caches, and the collector has little to walk.
+            doc = json_text.loads(text)
+            if doc["origin"] != self.node_id:
                 continue
             held = holdings.get(uid)
             peer_holds = held is not None and held[0] == "record"
@@ -107,17 +112,17 @@ class BatchBuilder:
         envelope = seal_batch(self.sender, peer.recipient(), items, str(last_seq), more)
         return Outgoing(envelope, last_seq, more, entries, size)
 
-    def _load(self, peer_id: str, uids: list[str]):
-        docs, holdings = {}, {}
+    def _load(self, peer_id: str, uids: list[str]) -> tuple[dict[str, str], dict[str, tuple]]:
+        """The stored JSON text of these denials, and what the peer holds of them."""
+        texts, holdings = {}, {}
         for start in range(0, len(uids), 500):
             chunk = uids[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            for uid, text in self.db.execute(f"SELECT uid, doc FROM denials WHERE uid IN ({marks})", chunk):
-                docs[uid] = json_text.loads(text)
+            texts.update(self.db.execute(f"SELECT uid, doc FROM denials WHERE uid IN ({marks})", chunk))
             for uid, kind, version in self.db.execute(
                     f"SELECT uid, kind, version FROM holdings WHERE peer = ? AND uid IN ({marks})", [peer_id, *chunk]):
                 holdings[uid] = (kind, version)
-        return docs, holdings
+        return texts, holdings
 
     def record_disclosures(self, peer_id: str, entries: list[tuple], channel: str, now: dt.datetime) -> None:
         """The ledger: what each peer was sent, which version, when. Call inside a write transaction."""

@@ -27,6 +27,7 @@ import queue
 import threading
 
 from .database import connect
+from .timestamps import utc_now
 
 _END = object()
 
@@ -120,7 +121,7 @@ class PullStages:
                 return
             if isinstance(got, BaseException):
                 raise got
-            if not self._hand(self._verified, (got, self.exchange.intake(db).verify(self.peer.node_id, got))):
+            if not self._hand(self._verified, (got, self.exchange.intake(db).verify(self.peer.node_id, got, utc_now()))):
                 return
 
     def _hand(self, out: queue.Queue, value) -> bool:
