@@ -113,11 +113,13 @@ def encode_item(sender: Sender, *, kind: str, record_type: str, recipient: str, 
     if not isinstance(view, dict):
         raise TypeError("a record view is a dict")
     record = (canonical_bytes_of_parsed if parsed else canonical_bytes)(view)
-    payload = _payload_bytes(kind, recipient, record, rev, record_type)
+    payload = item_payload(kind, recipient, rev, record_type, record)
     return sign_canonical(payload, sender.sig_key, sender.sig_kid, now), record
 
 
-def _payload_bytes(kind, recipient, record: bytes, rev, record_type) -> bytes:
+def item_payload(kind: str, recipient: str, rev: int, record_type: str, record: bytes) -> bytes:
+    """An item's canonical payload around ``record``, the canonical bytes of its view: what is signed (a
+    holder of a view's bytes rebuilds a signed item from them and the signature's detached form)."""
     head, tail = _frame(kind, recipient, rev, record_type)
     return head + record + tail
 

@@ -101,6 +101,21 @@ def verify_record_bytes(jws: str, key_lookup) -> tuple[dict, dict, bytes]:
     return view, {"alg": ALG, "iat": iat, "kid": kid, "typ": TYP}, payload
 
 
+def detached(jws: str) -> str:
+    """``jws`` with its payload left out (RFC 7515 appendix F): ``header..signature``, for a holder that
+    keeps the payload's bytes anyway."""
+    header_part, _payload_part, signature_part = jws.split(".")
+    return header_part + ".." + signature_part
+
+
+def attached(detached_jws: str, payload: bytes) -> str:
+    """The compact JWS again from its detached form and the payload's bytes (verify it as any other)."""
+    header_part, empty, signature_part = detached_jws.split(".")
+    if empty:
+        raise MalformedMessage("the JWS already holds a payload")
+    return header_part + "." + b64u_encode(payload) + "." + signature_part
+
+
 # Items of one batch share their header (same signer, same second), so both
 # directions keep a small cache of encoded and decoded headers.
 
@@ -128,4 +143,5 @@ def _decoded_header(header_part: str) -> tuple[str, int]:
     return kid, iat
 
 
-__all__ = ["ALG", "TYP", "sign_record", "sign_canonical", "verify_record", "verify_record_bytes"]
+__all__ = ["ALG", "TYP", "sign_record", "sign_canonical", "verify_record", "verify_record_bytes", "detached",
+           "attached"]

@@ -17,9 +17,10 @@ from typing import NamedTuple
 
 import sqlite_utils
 
-from federation.batch import Batch, open_batch, verify_item
+from federation.batch import Batch, item_payload, open_batch, verify_item
 from federation.errors import FederationError
 from federation.http_signature import verify_request
+from federation.record_signature import attached, detached
 
 from . import party_names
 from .database import write_transaction
@@ -159,7 +160,7 @@ class RecordIntake:
                 result.items.append(Accepted(item.uid, item.version, item.rev, item.kind, item.type, None, None))
             else:
                 result.items.append(Accepted(item.uid, item.version, item.rev, item.kind, item.type,
-                                             _stored(item.record, item.record_bytes, stamp), jws))
+                                             *_stored(item.record, item.record_bytes, stamp, jws)))
         return result
 
     def store_verified(self, peer_id: str, verified: Verified, now: dt.datetime, *,
@@ -224,12 +225,28 @@ class RecordIntake:
         return held
 
 
-def _stored(view: dict, view_bytes: bytes | None, stamp: str) -> StoredDenial:
-    """The rows storing a received view: the signed canonical JSON is the stored document, and its hash
-    the row's content hash."""
+def _stored(view: dict, view_bytes: bytes | None, stamp: str, jws: str) -> tuple[StoredDenial, str]:
+    """The rows storing a received view, and the signature to keep. A view carrying ``status`` is stored
+    as the canonical JSON its origin signed, its hash is the row's content hash, and the signature is kept
+    in detached form (``received_signature`` puts the two together again); another view is stored with
+    status ``active`` and the whole signed item is kept."""
     if "status" in view and view_bytes is not None:
-        return stored_form(view, view_bytes.decode("utf-8"), stamp, hashlib.sha256(view_bytes).hexdigest())
-    return stored_form({**view, "status": view.get("status", "active")}, None, stamp)
+        return (stored_form(view, view_bytes.decode("utf-8"), stamp, hashlib.sha256(view_bytes).hexdigest()),
+                detached(jws))
+    return stored_form({**view, "status": view.get("status", "active")}, None, stamp), jws
+
+
+def received_signature(db: sqlite_utils.Database, node_id: str, uid: str) -> str | None:
+    """The signed item (compact JWS) by which this node holds the peer's record ``uid``: None for a
+    tombstone or a record not received."""
+    row = db.execute("SELECT r.signature, r.kind, r.rev, r.record_type, d.doc FROM received r "
+                     "LEFT JOIN denials d ON d.uid = r.uid WHERE r.uid = ?", [uid]).fetchone()
+    if row is None or row[0] is None:
+        return None
+    signature, kind, rev, record_type, doc = row
+    if signature.split(".")[1]:
+        return signature
+    return attached(signature, item_payload(kind, node_id, rev, record_type, doc.encode("utf-8")))
 
 
 class _PendingRows:

@@ -54,6 +54,7 @@ from node.clients import ClientRegistry
 from node.config import Settings, read_settings, write_settings
 from node.database import DB_NAME, connect
 from node.datadir import initialise
+from node.inbound import received_signature
 from node.keyring import IDENTITY_NAME, Keyring
 from node.peers import PeerRegistry
 
@@ -209,6 +210,14 @@ class NodeDB:
     def value(self, sql: str, params=()):
         rows = self.rows(sql, params)
         return rows[0][0] if rows else None
+
+    def signed_item(self, uid: str, node_id: str) -> str | None:
+        """The origin's signed item by which the node ``node_id`` holds ``uid`` (``received_signature``)."""
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+        try:
+            return received_signature(conn, node_id, uid)
+        finally:
+            conn.close()
 
     def refusals(self, code: str | None = None, path: str | None = None) -> int:
         sql, args = "SELECT count(*) FROM refusals WHERE 1 = 1", []

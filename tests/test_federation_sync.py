@@ -60,7 +60,10 @@ def test_received_record_keeps_the_origins_signature(fed):
     doc = fed.publish("MT")
     fed.wait_visible("DE", doc["uid"])
     de = NodeDB(fed["DE"])
-    jws = de.holds(doc["uid"])["received"][0][5]
+    kept = de.holds(doc["uid"])["received"][0][5]
+    assert kept.count(".") == 2 and kept.split(".")[1] == ""  # detached: the payload is the stored document
+    jws = de.signed_item(doc["uid"], "DE")
+    assert jws.split(".")[0] == kept.split(".")[0] and jws.split(".")[2] == kept.split(".")[2]
     keys = document_keys(de.peer_document("MT"))
     signed, header = verify_record(jws, keys.get)
     assert signed["kind"] == "record" and signed["recipient"] == "DE" and signed["record"]["uid"] == doc["uid"]

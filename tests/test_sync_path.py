@@ -25,6 +25,7 @@ from federation.canonical import MAX_SAFE_INTEGER, canonical_bytes
 from federation.keys import KeyInfo
 from federation.record_signature import sign_record, verify_record, verify_record_bytes
 from node import samples
+from node.inbound import received_signature
 from node.record_table import dumps
 
 NOW = dt.datetime(2026, 11, 28, 9, 0, tzinfo=dt.timezone.utc)
@@ -206,6 +207,15 @@ def test_one_batch_with_the_same_record_twice_and_a_tombstone_applies_in_order(p
     gone = held_rows(pair["DE"], "u-second")
     assert (gone["doc"], gone["versions"], gone["names"]) == ([], [], [])
     assert gone["received"] == [(1, 4, "tombstone", 0)]
+    # The signed items are kept: detached where the stored document is the signed view, else whole.
+    db, keys = pair["DE"].db(), PeerRegistry(pair["DE"].db(), "DE").require("MT").keys()
+    kept_forms = dict(db.execute("SELECT uid, signature FROM received").fetchall())
+    assert kept_forms["u-first"].split(".")[1] == "" and kept_forms["u-bare"] == items[4]
+    assert received_signature(db, "DE", "u-first") == items[2]
+    assert received_signature(db, "DE", "u-bare") == items[4]
+    assert received_signature(db, "DE", "u-second") is None and received_signature(db, "DE", "u-none") is None
+    signed, _ = verify_record(received_signature(db, "DE", "u-first"), keys.get)
+    assert (signed["rev"], signed["record"]["item_description"]) == (3, "amended")
 
 
 def test_byte_budget_splits_batches_without_losing_or_repeating_changes(pair):

@@ -12,7 +12,7 @@ from federation.canonical import canonical_bytes
 from federation.errors import BadSignature, KeyNotValid, KeyRevoked, MalformedMessage, NotCanonical, UnknownKey
 from federation.identity import build_document, document_keys, sign_document, verify_self_signed
 from federation.keys import KeyInfo, b64u_decode, b64u_encode, new_encryption_key, new_signing_key
-from federation.record_signature import sign_record, verify_record
+from federation.record_signature import attached, detached, sign_record, verify_record
 from wire_records import typical_denial
 
 NOW = datetime(2026, 11, 28, 8, 0, 0, tzinfo=timezone.utc)
@@ -40,6 +40,20 @@ def test_sign_and_verify_returns_view_and_header(signer):
     header_part, payload_part, _ = jws.split(".")
     assert b64u_decode(payload_part) == canonical_bytes(view)
     assert b64u_decode(header_part) == canonical_bytes(header)
+
+
+def test_detached_form_leaves_out_the_payload_and_puts_it_back(signer):
+    key, info = signer
+    view = typical_denial()
+    jws = sign_record(view, key, info.kid, NOW)
+    header_part, _, signature_part = jws.split(".")
+    kept = detached(jws)
+    assert kept == header_part + ".." + signature_part
+    assert attached(kept, canonical_bytes(view)) == jws
+    with pytest.raises(BadSignature):  # other bytes put back do not verify
+        verify_record(attached(kept, canonical_bytes({**view, "quantity": "1"})), lookup_for(info))
+    with pytest.raises(MalformedMessage):
+        attached(jws, canonical_bytes(view))
 
 
 def test_standard_jose_library_verifies_from_identity_document(signer):
