@@ -94,7 +94,7 @@ def test_an_identity_not_chained_from_the_trusted_one_is_refused(fed, rotated, t
 
 def test_records_signed_before_the_rotation_still_verify(fed, rotated):
     de = NodeDB(fed["DE"])
-    jws = de.holds(rotated.before["uid"])["received"][0][5]
+    jws = de.signed_item(rotated.before["uid"], "DE")
     assert jws_kid(jws) == rotated.old_kid
     view, _ = verify_record(jws, document_keys(de.peer_document("MT")).get)
     assert view["record"]["uid"] == rotated.before["uid"]
@@ -112,7 +112,7 @@ def test_new_records_flow_both_ways_with_the_new_keys(fed, rotated):
     after = fed.publish("MT")
     for peer_id in ("DE", "TN"):
         fed.wait_visible(peer_id, after["uid"])
-        jws = NodeDB(fed[peer_id]).holds(after["uid"])["received"][0][5]
+        jws = NodeDB(fed[peer_id]).signed_item(after["uid"], peer_id)
         assert jws_kid(jws) == rotated.new_kid
     # Peers now seal to MT's new encryption key; MT opens what they send.
     from_de = fed.publish("DE")
@@ -128,7 +128,7 @@ def test_a_peer_down_during_the_rotation_learns_it_on_the_next_push(fed, rotated
     assert tn.peer_document("MT")["serial"] >= 2
     assert current_key(tn.peer_document("MT"), SIG).kid == rotated.new_kid
     assert tn.value("SELECT count(*) FROM audit_log WHERE action = 'peer.identity' AND actor = 'peer:MT'") >= 1
-    assert jws_kid(tn.holds(doc["uid"])["received"][0][5]) == rotated.new_kid
+    assert jws_kid(tn.signed_item(doc["uid"], "TN")) == rotated.new_kid
 
 
 def test_a_peer_down_during_a_rotation_learns_it_when_it_pulls(fed, rotated):
@@ -152,7 +152,7 @@ def test_a_peer_down_during_a_rotation_learns_it_when_it_pulls(fed, rotated):
 
     doc = fed.publish("MT")
     fed.wait_visible("TN", doc["uid"])
-    assert jws_kid(tn.holds(doc["uid"])["received"][0][5]) == newest
+    assert jws_kid(tn.signed_item(doc["uid"], "TN")) == newest
 
 
 def test_a_revoked_key_signs_nothing_that_peers_accept(fed, rotated):
@@ -188,7 +188,7 @@ def test_a_revoked_key_signs_nothing_that_peers_accept(fed, rotated):
     assert de.refusals("key_revoked", "/federation/v1/push") == before + 1
 
     # What the key signed before its revocation still verifies, and is still a harmless repeat.
-    jws = de.holds(rotated.before["uid"])["received"][0][5]
+    jws = de.signed_item(rotated.before["uid"], "DE")
     verify_record(jws, document_keys(de.peer_document("MT")).get)
     assert rogue.push([jws]).json()["unchanged"] == 1
 
