@@ -70,6 +70,7 @@ class Item:
     kid: str
     iat: int
     record_bytes: bytes | None = None  # canonical JSON of ``record``, as signed (a slice of the verified payload)
+    framed: bool = False  # the signed payload is exactly ``item_payload(kind, recipient, rev, type, record_bytes)``
 
     @property
     def uid(self) -> str:
@@ -153,9 +154,9 @@ def verify_item(jws: str, *, sender: str, me: str, key_lookup) -> Item:
     try:
         kind, record_type, recipient, rev, record = (
             payload["kind"], payload["type"], payload["recipient"], payload["rev"], payload["record"])
-        if kind not in KINDS or not isinstance(record, dict) or not isinstance(rev, int) or rev < 0:
+        if kind not in KINDS or not isinstance(record, dict) or type(rev) is not int or rev < 0:
             raise KeyError
-        if not isinstance(record.get("uid"), str) or not isinstance(record.get("version"), int):
+        if not isinstance(record.get("uid"), str) or type(record.get("version")) is not int:
             raise KeyError
         if not isinstance(record_type, str) or not isinstance(record.get("origin"), str):
             raise KeyError
@@ -167,15 +168,16 @@ def verify_item(jws: str, *, sender: str, me: str, key_lookup) -> Item:
         raise RelayRefused(f"item of origin {record['origin']} sent by {sender}")
     if kind == "tombstone" and record.get("reason") not in TOMBSTONE_REASONS:
         raise MalformedMessage("tombstone without a known reason")
-    return Item(kind, record_type, rev, record, header["kid"], header["iat"], _record_slice(raw, payload))
+    return Item(kind, record_type, rev, record, header["kid"], header["iat"], *_record_slice(raw, payload))
 
 
-def _record_slice(raw: bytes, payload: dict) -> bytes:
-    """The record's canonical bytes inside a verified canonical payload (re-encoded if the payload has extra members)."""
+def _record_slice(raw: bytes, payload: dict) -> tuple[bytes, bool]:
+    """The record's canonical bytes inside a verified canonical payload, and whether the payload is exactly
+    the item's frame around them (else, with extra members, the record is encoded again)."""
     head, tail = _frame(payload["kind"], payload["recipient"], payload["rev"], payload["type"])
     if len(payload) == 5 and raw.startswith(head) and raw.endswith(tail):
-        return raw[len(head): len(raw) - len(tail)]
-    return canonical_bytes(payload["record"])
+        return raw[len(head): len(raw) - len(tail)], True
+    return canonical_bytes(payload["record"]), False
 
 
 def seal_batch(sender: Sender, recipient: Recipient, items: list[str], next_cursor: str | None, more: bool) -> dict:

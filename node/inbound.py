@@ -158,9 +158,13 @@ class RecordIntake:
                 continue
             if item.kind == "tombstone":
                 result.items.append(Accepted(item.uid, item.version, item.rev, item.kind, item.type, None, None))
-            else:
-                result.items.append(Accepted(item.uid, item.version, item.rev, item.kind, item.type,
-                                             *_stored(item.record, item.record_bytes, stamp, jws)))
+                continue
+            try:
+                stored, signature = _stored(item, stamp, jws)
+            except (TypeError, AttributeError, KeyError, ValueError):  # e.g. parties that are not objects
+                result.refused.append((item.uid, "malformed"))
+                continue
+            result.items.append(Accepted(item.uid, item.version, item.rev, item.kind, item.type, stored, signature))
         return result
 
     def store_verified(self, peer_id: str, verified: Verified, now: dt.datetime, *,
@@ -225,14 +229,16 @@ class RecordIntake:
         return held
 
 
-def _stored(view: dict, view_bytes: bytes | None, stamp: str, jws: str) -> tuple[StoredDenial, str]:
-    """The rows storing a received view, and the signature to keep. A view carrying ``status`` is stored
-    as the canonical JSON its origin signed, its hash is the row's content hash, and the signature is kept
-    in detached form (``received_signature`` puts the two together again); another view is stored with
-    status ``active`` and the whole signed item is kept."""
+def _stored(item, stamp: str, jws: str) -> tuple[StoredDenial, str]:
+    """The rows storing a received record, and the signature to keep. A view carrying ``status`` is stored
+    as the canonical JSON its origin signed, and its hash is the row's content hash; when the signed payload
+    is exactly the item's frame around those bytes, the signature is kept in detached form
+    (``received_signature`` puts the two together again), else whole. Another view is stored with status
+    ``active`` and the whole signed item is kept."""
+    view, view_bytes = item.record, item.record_bytes
     if "status" in view and view_bytes is not None:
-        return (stored_form(view, view_bytes.decode("utf-8"), stamp, hashlib.sha256(view_bytes).hexdigest()),
-                detached(jws))
+        stored = stored_form(view, view_bytes.decode("utf-8"), stamp, hashlib.sha256(view_bytes).hexdigest())
+        return stored, detached(jws) if item.framed else jws
     return stored_form({**view, "status": view.get("status", "active")}, None, stamp), jws
 
 

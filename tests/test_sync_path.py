@@ -218,6 +218,42 @@ def test_one_batch_with_the_same_record_twice_and_a_tombstone_applies_in_order(p
     assert (signed["rev"], signed["record"]["item_description"]) == (3, "amended")
 
 
+def test_items_outside_the_usual_frame_keep_their_whole_signature_or_are_refused_alone(pair):
+    from federation.batch import seal_batch
+    from federation.record_signature import sign_canonical
+    from node.exchange import Exchange
+    from node.peers import PeerRegistry
+
+    exchange = Exchange(pair["MT"])
+    sender, recipient = exchange.sender(), PeerRegistry(pair["MT"].db(), "MT").require("DE").recipient()
+    extra, odd, flagged, plain = (dict(doc, origin="MT", status="active", version=1)
+                                  for doc in samples.denials(4, "MT", 13))
+    for view, uid in ((extra, "u-extra"), (odd, "u-odd"), (flagged, "u-flagged"), (plain, "u-plain")):
+        view["uid"] = uid
+    odd["parties"] = "not a list of parties"
+
+    def signed(payload):
+        return sign_canonical(canonical_bytes(payload), sender.sig_key, sender.sig_kid, NOW)
+
+    items = [
+        # A payload member this receiver does not know: accepted, and the signed item kept whole.
+        signed({"kind": "record", "type": "denial", "recipient": "DE", "rev": 1, "record": extra, "note": "later"}),
+        encode_item(sender, kind="record", record_type="denial", recipient="DE", rev=2, view=odd, now=NOW)[0],
+        signed({"kind": "record", "type": "denial", "recipient": "DE", "rev": True, "record": flagged}),
+        encode_item(sender, kind="record", record_type="denial", recipient="DE", rev=4, view=plain, now=NOW)[0],
+    ]
+    intake = Exchange(pair["DE"]).intake()
+    receipt = intake.store("MT", intake.open("MT", seal_batch(sender, recipient, items, "4", False)), NOW)
+    assert receipt.stored == 2 and sorted(receipt.refused) == [("?", "malformed"), ("u-odd", "malformed")]
+    db, keys = pair["DE"].db(), PeerRegistry(pair["DE"].db(), "DE").require("MT").keys()
+    kept = dict(db.execute("SELECT uid, signature FROM received").fetchall())
+    assert kept.keys() == {"u-extra", "u-plain"}
+    assert kept["u-extra"] == items[0] and kept["u-plain"].split(".")[1] == ""
+    for uid, jws in (("u-extra", items[0]), ("u-plain", items[3])):
+        assert received_signature(db, "DE", uid) == jws
+        assert verify_record(jws, keys.get)[0]["record"]["uid"] == uid
+
+
 def test_byte_budget_splits_batches_without_losing_or_repeating_changes(pair):
     from node.exchange import Exchange
     from node.peers import PeerRegistry
