@@ -47,18 +47,21 @@ class PeerClient:
         self.timeout = timeout
         self.session = session or requests.Session()
 
-    def post(self, path: str, body: dict, *, timeout: float | None = None, headers: dict | None = None) -> requests.Response:
+    def post(self, path: str, body: dict, *, timeout: float | None = None, headers: dict | None = None,
+             stream: bool = False) -> requests.Response:
         raw = canonical_bytes(body)
         url = self.base_url + path
         signed = sign_request("POST", url, {"Content-Type": "application/json"}, raw, key=self.sig_key,
                               keyid=self.sig_kid, destination=self.peer_id, now=dt.datetime.now(dt.timezone.utc))
         all_headers = {"Content-Type": "application/json", "Cordon-Sender": self.me, **signed, **(headers or {})}
         try:
-            response = self.session.post(url, data=raw, headers=all_headers, timeout=timeout or self.timeout)
+            response = self.session.post(url, data=raw, headers=all_headers, timeout=timeout or self.timeout,
+                                         stream=stream)
         except requests.RequestException as exc:
             raise PeerUnavailable(f"{self.peer_id} unreachable: {type(exc).__name__}") from None
         outcome = classify(response.status_code)
         if outcome == "retry":
+            response.close()
             raise PeerUnavailable(f"{self.peer_id} answered {response.status_code}", response.status_code,
                                   response.headers.get("Retry-After"))
         if outcome == "permanent":
@@ -69,6 +72,17 @@ class PeerClient:
             raise PeerRefused(f"{self.peer_id} refused with {response.status_code} ({code or 'no code'})",
                               response.status_code, code)
         return response
+
+    def post_for_body(self, path: str, body: dict, *, timeout: float | None = None) -> bytes:
+        """``post``, returning the answer's body read in pieces of 1 MB (``Response.content`` reads 10 KB at
+        a time: for a pull's 1.7 MB batch that cost 6 ms of CPU instead of 3.5)."""
+        response = self.post(path, body, timeout=timeout, stream=True)
+        try:
+            return b"".join(response.iter_content(chunk_size=1_048_576))
+        except requests.RequestException as exc:
+            raise PeerUnavailable(f"{self.peer_id} broke off its answer: {type(exc).__name__}") from None
+        finally:
+            response.close()
 
     def get_identity(self) -> dict:
         try:

@@ -178,10 +178,10 @@ class Exchange:
         body = {"cursor": cursor, "limit": self.runtime.settings.sync_batch_size}
         if stored != cursor:
             body["stored"] = stored
-        response = self.client(peer, timeout=max(30.0, self.runtime.settings.peer_timeout_seconds)).post(
+        answer = self.client(peer, timeout=max(30.0, self.runtime.settings.peer_timeout_seconds)).post_for_body(
             "/federation/v1/changes", body)
         try:
-            return orjson.loads(response.content)
+            return orjson.loads(answer)
         except ValueError:
             raise PeerUnavailable(f"{peer.node_id} sent a body that is not JSON") from None
 

@@ -71,12 +71,19 @@ def prepare_app(data_dir, settings):
     return app
 
 
+ANSWER_IN_MEMORY = 4 * 1_048_576
+
+
 def make_server(app, settings, *, host: str | None = None, port: int | None = None, sockets=None):
     where = {"sockets": sockets} if sockets else {
         "host": host or settings.listen_host, "port": port or settings.listen_port}
+    # A request body up to the node's limit, and an answer up to ANSWER_IN_MEMORY (a pull's batch of 500
+    # records is about 1.7 MB), are buffered in memory; waitress's defaults (512 KB, 1 MB) wrote them to a
+    # temporary file first and read them back.
     return create_server(
         AccessLog(app), threads=settings.server_threads, channel_timeout=120, connection_limit=1000,
-        ident="cordon", clear_untrusted_proxy_headers=True, **where,
+        ident="cordon", clear_untrusted_proxy_headers=True, inbuf_overflow=max(524_288, settings.max_body_bytes),
+        outbuf_overflow=ANSWER_IN_MEMORY, **where,
     )
 
 
