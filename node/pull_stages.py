@@ -14,9 +14,9 @@ Fetcher and verifier use a database connection of their own and write
 nothing; each batch is opened and verified with the keys and the inbound
 policy as they are at that moment (a key rotation announced or a policy
 changed during a long pull is seen). Each stage holds at most one batch
-ready for the next, so memory stays bounded. Socket reads, decryption and Ed25519 verification
-release the interpreter lock, so the stages use a second core when there is
-one. The first error of any stage ends the pull and is raised to the caller;
+ready for the next, so memory stays bounded. Socket reads, decryption and
+Ed25519 verification release the interpreter lock, so the stages use a
+second core when there is one. The first error of any stage ends the pull and is raised to the caller;
 ``close`` stops both threads (a request in flight first ends, within the
 pull's timeout).
 """
@@ -121,7 +121,8 @@ class PullStages:
                 return
             if isinstance(got, BaseException):
                 raise got
-            if not self._hand(self._verified, (got, self.exchange.intake(db).verify(self.peer.node_id, got, utc_now()))):
+            verified = self.exchange.intake(db).verify(self.peer.node_id, got, utc_now())
+            if not self._hand(self._verified, (got, verified)):
                 return
 
     def _hand(self, out: queue.Queue, value) -> bool:
