@@ -37,7 +37,8 @@ field), ``MalformedMessage`` (unparseable fields or parameters of the wrong
 type, alg other than ed25519), ``WrongDestination``, ``StaleRequest``
 (``created`` more than ``window_seconds`` away from ``now``, or past
 ``expires``), ``UnknownKey`` (``key_lookup(keyid)`` is None),
-``DigestMismatch``, ``BadSignature`` and, last, ``Replay`` when
+``KeyNotValid`` (a ``KeyInfo`` whose not_before / not_after window does not
+hold ``created``), ``DigestMismatch``, ``BadSignature`` and, last, ``Replay`` when
 ``nonce_registry.remember`` reports the nonce as seen, so that a forged
 request never uses up a nonce.
 """
@@ -57,6 +58,7 @@ from nacl.signing import SigningKey, VerifyKey
 from federation.content_digest import content_digest, verify_content_digest
 from federation.errors import (
     BadSignature,
+    KeyNotValid,
     MalformedMessage,
     Replay,
     SignatureMissing,
@@ -156,9 +158,12 @@ def verify_request(
     if abs(moment - created) > window_seconds or (expires is not None and moment >= expires):
         raise StaleRequest("request created %d s from now" % (created - moment))
 
-    verify_key = _verify_key(key_lookup(keyid))
+    found = key_lookup(keyid)
+    verify_key = _verify_key(found)
     if verify_key is None:
         raise UnknownKey("no request signing key %s" % keyid)
+    if isinstance(found, KeyInfo) and not found.valid_at(created):
+        raise KeyNotValid("key %s was not valid at created %d" % (keyid, created))
 
     verify_content_digest(_joined(fields, "content-digest"), body)
 

@@ -224,11 +224,10 @@ class Exchange:
         cursor, limit = body.get("cursor"), body.get("limit", self.runtime.settings.sync_batch_size)
         stored = body.get("stored", cursor)
         try:
-            after = int(cursor) if cursor not in (None, "") else 0
-            held = int(stored) if stored not in (None, "") else 0
-            if not isinstance(limit, int) or not 1 <= limit <= 5000 or not 0 <= held <= after:
+            after, held = _cursor_position(cursor), _cursor_position(stored)
+            if type(limit) is not int or not 1 <= limit <= 5000 or not held <= after:
                 raise ValueError
-        except (TypeError, ValueError):
+        except ValueError:
             raise ValidationFailed("bad pull request", fields={"cursor": "must be a cursor this node issued",
                                                                "stored": "a cursor not after cursor",
                                                                "limit": "1-5000"}) from None
@@ -254,6 +253,15 @@ class Exchange:
             self.registry().accept_identity(peer_id, signed, actor=f"peer:{peer_id}")
         except FederationError as exc:
             raise PeerRequestRefused(exc.code, peer_id) from None
+
+
+def _cursor_position(cursor) -> int:
+    """The change-log position of a cursor this node issued (its decimal digits); null or "" is the start."""
+    if cursor is None or cursor == "":
+        return 0
+    if type(cursor) is not str or not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
+        raise ValueError(cursor)
+    return int(cursor)
 
 
 class PushWorker:

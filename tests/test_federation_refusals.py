@@ -11,10 +11,11 @@ import base64
 import datetime as dt
 
 import pytest
-from federation_support import NodeDB, RoguePeer, start_federation, wait_for
+from federation_support import NodeDB, RoguePeer, start_federation, update_settings, wait_for
 
 from federation.canonical import canonical_bytes
 from federation.keys import SIG, key_id, new_signing_key
+from node.config import read_settings
 
 REFUSED_BODY = {"error": "refused", "message": "the request was refused", "fields": {}}
 PUSH = "/federation/v1/push"
@@ -184,6 +185,21 @@ def test_pull_requests_are_refused_the_same_way_and_disclose_nothing(rogue, de, 
     assert de.value("SELECT count(*) FROM disclosures WHERE channel = 'pull'") == disclosed_before
 
 
+@pytest.mark.parametrize("body", [{"cursor": 12}, {"cursor": "1_000"}, {"cursor": " 5"}, {"cursor": "12.5"},
+                                  {"cursor": "5", "stored": "9"}, {"cursor": "5", "stored": 3}, {"limit": True},
+                                  {"limit": 0}, {"limit": 5001}, {"limit": "10"}])
+def test_a_pull_with_a_bad_cursor_or_limit_is_answered_400_naming_the_fields(rogue, de, body):
+    disclosed_before = de.value("SELECT count(*) FROM disclosures WHERE channel = 'pull'")
+    response = rogue.post(CHANGES, body)
+    assert response.status_code == 400, response.text
+    error = response.json()
+    assert error["error"] == "validation_failed"
+    assert set(error["fields"]) == {"cursor", "stored", "limit"}
+    assert "ciphertext" not in response.text
+    assert de.value("SELECT count(*) FROM disclosures WHERE channel = 'pull'") == disclosed_before
+    assert rogue.post(CHANGES, {"cursor": "0", "limit": 1}).status_code == 200
+
+
 # -- the request is valid, one record inside it is not ------------------------------------------
 
 
@@ -312,3 +328,23 @@ def test_refusals_are_logged_without_content(fed, rogue):
     log = fed["DE"].log()
     assert "Zhemchug-Bravo-7731" not in log and "Tekhnoprom" not in log and "Технопром" not in log
 
+
+
+def test_a_base_url_written_with_a_trailing_slash_still_authenticates_peers(fed, rogue, de):
+    """Peers sign the target URI as the receiver's base URL without a trailing slash plus the path; a node
+    whose cordon.toml spells its base URL with one accepts their requests all the same."""
+    base_url = read_settings(fed["DE"].data_dir).base_url
+    fed.stop("DE")
+    update_settings(fed["DE"].data_dir, base_url=base_url + "/")
+    fed.start("DE")
+    try:
+        view = rogue.view()
+        before = de.refusal_codes()
+        response = rogue.push([rogue.item(view)])
+        assert response.status_code == 200, response.text
+        assert response.json()["stored"] == 1
+        assert de.refusal_codes() == before
+    finally:
+        fed.stop("DE")
+        update_settings(fed["DE"].data_dir, base_url=base_url)
+        fed.start("DE")

@@ -108,6 +108,22 @@ def test_records_signed_before_the_rotation_still_verify(fed, rotated):
     assert de.refusal_codes() == refusals
 
 
+def test_a_request_signed_by_the_retired_key_is_refused(fed, rotated):
+    """A retired key still verifies what it signed but signs nothing new: a request made with it is refused
+    as signed by no key DE accepts, and counted."""
+    de = NodeDB(fed["DE"])
+    assert document_keys(de.peer_document("MT"))[rotated.old_kid].status == "retired"
+    rogue = RoguePeer(fed["MT"], fed["DE"])
+    stray = rogue.view()
+    before = de.refusals("unknown_key", "/federation/v1/push")
+    old_key = Keyring(fed["MT"].data_dir).private(rotated.old_kid)
+    response = rogue.push([rogue.item(stray)], key=old_key, kid=rotated.old_kid)
+    assert response.status_code == 401
+    assert de.stored_nothing(stray["uid"])
+    assert de.refusals("unknown_key", "/federation/v1/push") == before + 1
+    assert rogue.push([rogue.item(stray)]).json()["stored"] == 1  # the same item under the active key
+
+
 def test_new_records_flow_both_ways_with_the_new_keys(fed, rotated):
     after = fed.publish("MT")
     for peer_id in ("DE", "TN"):

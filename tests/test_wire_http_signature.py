@@ -10,6 +10,7 @@ from federation.content_digest import content_digest
 from federation.errors import (
     BadSignature,
     DigestMismatch,
+    KeyNotValid,
     MalformedMessage,
     Replay,
     SignatureMissing,
@@ -281,6 +282,18 @@ def test_refuses_malformed_fields_and_other_algorithms(mt_key, mt_kid):
 def test_refuses_unknown_key(mt_key, mt_kid):
     with pytest.raises(UnknownKey):
         verify(signed(mt_key, mt_kid), {})
+
+
+def test_refuses_key_not_valid_when_the_request_was_created(mt_key, mt_kid):
+    headers = signed(mt_key, mt_kid)  # created at NOW
+    later = KeyInfo.for_key(mt_key, "2026-11-28T08:00:01Z")
+    expired = KeyInfo.for_key(mt_key, "2026-01-01T00:00:00Z", "2026-11-28T08:00:00Z")
+    for info in (later, expired):
+        with pytest.raises(KeyNotValid) as caught:
+            verify(headers, {mt_kid: info})
+        assert caught.value.code == "key_not_valid"
+    edges = KeyInfo.for_key(mt_key, "2026-11-28T08:00:00Z", "2026-11-28T08:00:01Z")
+    assert verify(headers, {mt_kid: edges}) == mt_kid
 
 
 def test_refuses_wrong_destination(mt_key, mt_kid):

@@ -35,7 +35,7 @@ def exchange():
 
 
 def signed_url() -> str:
-    url = runtime().settings.base_url + request.path
+    url = runtime().settings.base_url.rstrip("/") + request.path  # as peers sign it (docs/protocol.md)
     if request.query_string:
         url += "?" + request.query_string.decode("latin-1")
     return url
