@@ -294,6 +294,8 @@ def peers_add(data_dir, file, fingerprint):
     rt = runtime_for(data_dir)
     peer = PeerRegistry(rt.db(), rt.node_id).add(signed, fingerprint, actor=actor())
     click.echo(f"added peer {peer.node_id} ({peer.name}) at {peer.base_url}, fingerprint {peer.fingerprint}")
+    click.echo(f"its identity: serial {peer.document['serial']}, issued {peer.document['issued_at']} (a peer that "
+               "rotated its keys since hands out a later serial: 'cordon identity' on that node)")
     click.echo("Nothing is shared until the policy allows it: see 'cordon policy explain'.")
 
 
@@ -313,6 +315,8 @@ def peers_list(data_dir):
     for peer in active:
         st = states.get(peer.node_id, {})
         click.echo(f"{peer.node_id:8} {peer.name:20} {peer.base_url}")
+        click.echo(f"    identity:      serial {peer.document['serial']} of {peer.document['issued_at']}, "
+                   f"fingerprint {peer.fingerprint}")
         click.echo(f"    pushed to:     {st.get('last_push_ok') or 'never'}   (outbox: {head - (st.get('push_cursor') or 0)} change(s) after cursor)")
         click.echo(f"    pulled from:   {st.get('last_pull_ok') or 'never'}")
         click.echo(f"    received from: {st.get('last_received') or 'never'}")
@@ -332,7 +336,11 @@ def peers_remove(data_dir, node_id):
 
     rt = runtime_for(data_dir)
     peer = PeerRegistry(rt.db(), rt.node_id).remove(node_id, actor=actor())
+    held = rt.db().execute("SELECT count(*) FROM denials WHERE origin = ?", [peer.node_id]).fetchone()[0]
     click.echo(f"removed peer {peer.node_id}: nothing is sent to it or accepted from it any more")
+    if held:
+        click.echo(f"the {held} denial(s) received from {peer.node_id} stay here, read-only, as they were last "
+                   "received: no amendment or revocation reaches them until the peer is added again")
 
 
 @main.command()

@@ -14,6 +14,8 @@ import json
 
 import sqlite_utils
 
+from federation.identity import NODE_ID_RE
+
 from . import json_text, party_names
 from .audit import AuditLog, Entry
 from .database import write_transaction
@@ -232,9 +234,13 @@ class DenialRegistry:
             where.append("EXISTS (SELECT 1 FROM json_each(denials.regimes) WHERE value = ?)")
             params.append(regime)
         if country:
+            if not (len(country) == 2 and country.isascii() and country.isalpha()):
+                problems["country"] = "must be a two-letter country code (ISO 3166-1 alpha-2), e.g. IR"
             where.append("destination_country = ?")
             params.append(country.upper())
         if origin:
+            if not NODE_ID_RE.match(origin.upper()):
+                problems["origin"] = "must be a node id such as DE: 2-32 letters, digits or '-'"
             where.append("origin = ?")
             params.append(origin.upper())
         if party:

@@ -203,7 +203,8 @@ class RecordIntake:
             if cursor_update is not None:
                 self.db.execute("UPDATE peer_state SET pull_cursor = ?, last_pull_ok = ?, pull_failures = 0, "
                                 "last_pull_error = NULL WHERE node_id = ?", [cursor_update, stamp, peer_id])
-            self.db.execute("UPDATE peer_state SET last_received = ? WHERE node_id = ?", [stamp, peer_id])
+            if verified or receipt.refused:  # the batch held items: something was received
+                self.db.execute("UPDATE peer_state SET last_received = ? WHERE node_id = ?", [stamp, peer_id])
         if receipt.refused:
             log.warning("refused %d item(s) from %s: %s", len(receipt.refused), peer_id,
                         sorted({code for _, code in receipt.refused}))

@@ -158,6 +158,9 @@ class Keyring:
         if kid == current_sig:
             raise Conflict("rotate first: the current signing key cannot revoke itself",
                            fields={"kid": "is the current signing key; run 'cordon keys rotate' first"})
+        if kid == current_key(self.document, ENC).kid:
+            raise Conflict("rotate first: peers seal everything to the current encryption key",
+                           fields={"kid": "is the current encryption key; run 'cordon keys rotate' first"})
         updated = [info.revoked(format_time(now)) if info.kid == kid else info for info in keys.values()]
         successor = next_document(self.document, issued_at=format_time(now), keys=updated)
         signed = sign_document(successor, [self.signing_key()])

@@ -163,9 +163,12 @@ def push_to(db: sqlite_utils.Database, builder: BatchBuilder, peer: Peer, client
             with write_transaction(db):
                 if out.entries:
                     builder.record_disclosures(peer.node_id, out.entries, "push", now)
-                db.execute("UPDATE peer_state SET push_cursor = max(push_cursor, ?), last_push_ok = ?, failures = 0, "
-                           "next_attempt_at = NULL, last_error = NULL WHERE node_id = ?",
-                           [out.last_seq, to_iso(now), peer.node_id])
+                    db.execute("UPDATE peer_state SET push_cursor = max(push_cursor, ?), last_push_ok = ?, "
+                               "failures = 0, next_attempt_at = NULL, last_error = NULL WHERE node_id = ?",
+                               [out.last_seq, to_iso(now), peer.node_id])
+                else:  # nothing of these changes is for this peer: no request was made, nothing is known of it
+                    db.execute("UPDATE peer_state SET push_cursor = max(push_cursor, ?) WHERE node_id = ?",
+                               [out.last_seq, peer.node_id])
             cursor = out.last_seq
             sent += len(out.entries)
             batches += 1

@@ -4,7 +4,6 @@ every kind of answer, idempotent repeats, reversals, bad input, history and the 
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import pytest
 from conftest import sample_denial

@@ -26,7 +26,8 @@ def test_create_get_amend_revoke_history(client, bearer):
 
     amended = client.patch(f"/api/v1/denials/{uid}", json={"reason_text": "Updated assessment."}, headers=pub)
     assert amended.status_code == 200
-    assert amended.get_json()["version"] == 2
+    assert amended.get_json()["version"] == 2 and amended.headers["ETag"] == '"2"'
+    assert created.headers["ETag"] == '"1"'
     assert amended.get_json()["reason_text"] == "Updated assessment."
 
     stale = client.patch(f"/api/v1/denials/{uid}", json={"reason_text": "x"}, headers={**pub, "If-Match": '"1"'})
@@ -34,7 +35,7 @@ def test_create_get_amend_revoke_history(client, bearer):
 
     revoked = client.post(f"/api/v1/denials/{uid}/revoke", json={"reason": "Court ruling"}, headers=pub)
     assert revoked.status_code == 200 and revoked.get_json()["status"] == "revoked"
-    assert revoked.get_json()["version"] == 3
+    assert revoked.get_json()["version"] == 3 and revoked.headers["ETag"] == '"3"'
 
     history = client.get(f"/api/v1/denials/{uid}/history", headers=pub).get_json()["items"]
     assert [v["version"] for v in history] == [1, 2, 3]
@@ -73,6 +74,11 @@ def test_list_filters_and_cursor(client, bearer):
     assert future == []
     bad = client.get("/api/v1/denials?status=sleeping", headers=read)
     assert bad.status_code == 400 and "status" in bad.get_json()["fields"]
+    for query, field in (("origin=D", "origin"), ("origin=D%20E", "origin"), ("country=IRN", "country"),
+                         ("country=1R", "country")):
+        bad = client.get(f"/api/v1/denials?{query}", headers=read)
+        assert bad.status_code == 400 and list(bad.get_json()["fields"]) == [field], query
+    assert client.get("/api/v1/denials?origin=mt", headers=read).get_json()["items"]
     bad_cursor = client.get("/api/v1/denials?cursor=zzz", headers=read)
     assert bad_cursor.status_code == 400 and "cursor" in bad_cursor.get_json()["fields"]
 

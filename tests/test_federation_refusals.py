@@ -66,13 +66,15 @@ def test_a_valid_push_is_stored(rogue, de, fed):
     assert fed.get("DE", view["uid"])["origin"] == "MT"
 
 
-def test_unknown_key(rogue, de):
+def test_unknown_key(rogue, de, fed):
     stranger = new_signing_key()
     view = rogue.view()
     before = de.refusal_codes()
     response = rogue.push([rogue.item(view)], key=stranger, kid=key_id(SIG, bytes(stranger.verify_key)))
     assert_refused(response, de, "unknown_key", before, path=PUSH)
     assert de.stored_nothing(view["uid"])
+    # The log says who the request claims to come from, and that the claim is not verified.
+    wait_for(lambda: "from MT (as it claims; not verified): unknown_key" in fed["DE"].log(), 10, "the claim in the log")
 
 
 def test_wrong_destination(rogue, de):

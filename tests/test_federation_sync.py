@@ -235,16 +235,24 @@ def test_peers_add_refuses_a_wrong_fingerprint_and_changes_nothing(fed, tmp_path
     assert snapshot() == before
 
     # Separators and case do not matter when the fingerprint is right.
-    newcomer.cli("peers", "add", str(path), "--fingerprint", right.replace("-", " ").lower())
+    added = newcomer.cli("peers", "add", str(path), "--fingerprint", right.replace("-", " ").lower()).stdout
     assert db.rows("SELECT node_id FROM peers") == [("MT",)]
+    serial = json.loads(path.read_text())["document"]["serial"]
+    assert f"its identity: serial {serial}, issued" in added
+    listing = newcomer.cli("peers", "list").stdout
+    assert f"identity:      serial {serial} of " in listing and f"fingerprint {right}" in listing
 
 
 def test_peers_remove_stops_exchange(fed):
     """Runs last: MT removes TN. Nothing more goes from MT to TN or is accepted by MT from TN;
     DE and TN still exchange with each other."""
     mt = NodeDB(fed["MT"])
+    held = mt.value("SELECT count(*) FROM denials WHERE origin = 'TN'")
+    assert held >= 1
     out = fed["MT"].cli("peers", "remove", "TN").stdout
     assert "removed peer TN" in out
+    assert f"the {held} denial(s) received from TN stay here, read-only" in out
+    assert mt.value("SELECT count(*) FROM denials WHERE origin = 'TN'") == held
     assert "TN " not in fed["MT"].cli("peers", "list").stdout
 
     doc = fed.publish("MT")

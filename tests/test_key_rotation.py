@@ -17,7 +17,7 @@ from federation_support import NodeDB, RoguePeer, init_data_dir, start_federatio
 
 from federation.batch import Sender
 from federation.identity import current_key, document_keys
-from federation.keys import SIG, b64u_decode, parse_time, unix_seconds
+from federation.keys import ENC, SIG, b64u_decode, parse_time, unix_seconds
 from federation.record_signature import verify_record
 from node.keyring import Keyring
 
@@ -173,8 +173,13 @@ def test_a_peer_down_during_a_rotation_learns_it_when_it_pulls(fed, rotated):
 
 def test_a_revoked_key_signs_nothing_that_peers_accept(fed, rotated):
     mt_keyring = Keyring(fed["MT"].data_dir)
+    serial = mt_keyring.document["serial"]
     refused = fed["MT"].cli("keys", "revoke", signing_kid(fed["MT"]), check=False)
     assert refused.returncode == 1 and "rotate first" in refused.stderr
+    current_enc = current_key(mt_keyring.document, ENC).kid
+    refused = fed["MT"].cli("keys", "revoke", current_enc, check=False)
+    assert refused.returncode == 1 and "rotate first" in refused.stderr and "Traceback" not in refused.stderr
+    assert Keyring(fed["MT"].data_dir).document["serial"] == serial  # nothing changed
 
     output = fed["MT"].cli("keys", "revoke", rotated.old_kid).stdout
     assert "told DE: ok" in output and "told TN: ok" in output

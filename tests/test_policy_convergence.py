@@ -62,3 +62,31 @@ def test_apply_withdraws_from_a_removed_peer_and_narrows_the_view(fed, tmp_path)
     assert "tombstone" in ledger.splitlines()[0]
     mt = NodeDB(fed["MT"])
     assert mt.value("SELECT count(*) FROM audit_log WHERE action = 'policy.apply'") >= 1
+
+
+def test_a_push_with_nothing_for_the_peer_claims_no_contact(fed):
+    """Under the narrower policy TN may see nothing new: MT's push to TN sends no request, so TN's state keeps
+    its last real push (and its failures), while the cursor moves past what is not for it. A pull that
+    brings nothing is a successful pull, not something received."""
+    mt, de = NodeDB(fed["MT"]), NodeDB(fed["DE"])
+    state = "SELECT last_push_ok, failures, push_cursor FROM peer_state WHERE node_id = 'TN'"
+    pushed_before, failures_before, _ = mt.rows(state)[0]
+    fed.stop("TN")
+    try:
+        doc = fed.publish("MT")  # for DE only
+        fed.wait_visible("DE", doc["uid"])
+        result = fed["MT"].cli("sync", "--peer", "TN", check=False)
+        assert "push sent 0" in result.stdout and "pull FAILED" in result.stdout
+        pushed, failures, cursor = mt.rows(state)[0]
+        assert (pushed, failures) == (pushed_before, failures_before)
+        assert cursor == mt.value("SELECT max(seq) FROM changes")
+        assert "pushed to:     " + (pushed_before or "never") in fed["MT"].cli("peers", "list").stdout
+    finally:
+        fed.start("TN")
+
+    received = "SELECT last_received, last_pull_ok FROM peer_state WHERE node_id = 'MT'"
+    fed["DE"].cli("sync", "--peer", "MT")
+    received_before, _ = de.rows(received)[0]
+    fed["DE"].cli("sync", "--peer", "MT")  # nothing new
+    received_after, pulled_after = de.rows(received)[0]
+    assert received_after == received_before and pulled_after > received_before

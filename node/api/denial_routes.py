@@ -46,7 +46,7 @@ def register(catalogue: ApiCatalogue):
     def create_denial():
         doc = registry().create(json_body(), actor=g.actor)
         current_app.extensions["cordon_events"].record_changed("denial", doc)
-        return jsonify(doc), 201, {"Location": f"/api/v1/denials/{doc['uid']}"}
+        return jsonify(doc), 201, {"Location": f"/api/v1/denials/{doc['uid']}", "ETag": f'"{doc["version"]}"'}
 
     @api.operation("", "GET", summary="List denials, newest first, with filters and cursor pagination",
                    tag="denials", scopes=READ_SCOPES, response=DenialPage, query=LIST_QUERY)
@@ -71,7 +71,7 @@ def register(catalogue: ApiCatalogue):
     def amend_denial(uid):
         doc = registry().amend(uid, json_body(), actor=g.actor, expected_version=if_match_version())
         current_app.extensions["cordon_events"].record_changed("denial", doc)
-        return jsonify(doc)
+        return jsonify(doc), 200, {"ETag": f'"{doc["version"]}"'}
 
     @api.operation("/<uid>/revoke", "POST", summary="Revoke a denial", tag="denials", scopes=("publish",),
                    body=DenialRevoke, response=DenialRecord)
@@ -80,7 +80,7 @@ def register(catalogue: ApiCatalogue):
         reason = body.get("reason") if isinstance(body, dict) else None
         doc = registry().revoke(uid, reason, actor=g.actor)
         current_app.extensions["cordon_events"].record_changed("denial", doc)
-        return jsonify(doc)
+        return jsonify(doc), 200, {"ETag": f'"{doc["version"]}"'}
 
     @api.operation("/<uid>/history", "GET", summary="Every version of a denial, oldest first", tag="denials",
                    scopes=READ_SCOPES, response=DenialRecord, many=True)

@@ -14,7 +14,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from federation.errors import FederationError
 from federation.http_signature import verify_request
-from federation.identity import document_keys, verify_rotation
+from federation.identity import NODE_ID_RE, document_keys, verify_rotation
 
 from ..error_responses import error_response
 from .. import live_query
@@ -43,12 +43,18 @@ def signed_url() -> str:
 
 def refused_response(exc: PeerRequestRefused):
     """The one answer to a refused peer request: logged, recorded and counted here, no detail to the peer."""
-    log.warning("refused %s %s from %s: %s", request.method, request.path, exc.peer or "unknown", exc.code)
+    log.warning("refused %s %s from %s: %s", request.method, request.path, exc.peer or claimed_sender(), exc.code)
     record_refusal(current_app.extensions["cordon"].db(), exc.code, request.path, exc.peer, utc_now())
     counter = current_app.extensions.get("cordon_metrics")
     if counter is not None:
         counter.refusal(exc.code)
     return error_response(exc.status, "refused", "the request was refused")
+
+
+def claimed_sender() -> str:
+    """Who a request that could not be attributed to a peer says it comes from (for the log only)."""
+    claimed = request.headers.get("Cordon-Sender", "").upper()
+    return f"{claimed} (as it claims; not verified)" if NODE_ID_RE.match(claimed) else "an unknown sender"
 
 
 def authenticated_peer() -> str:
