@@ -65,6 +65,8 @@ class Settings:
             problems["server_threads"] = "must be at least 1"
         if not isinstance(self.server_workers, int) or not 1 <= self.server_workers <= MAX_SERVER_WORKERS:
             problems["server_workers"] = f"must be a whole number from 1 to {MAX_SERVER_WORKERS}"
+        if type(self.sync_batch_size) is not int or not 1 <= self.sync_batch_size <= 5000:
+            problems["sync_batch_size"] = "must be a whole number from 1 to 5000 (what a peer answers in one pull)"
         if not isinstance(self.screening_warm_start, bool):
             problems["screening_warm_start"] = "must be true or false"
         if problems:

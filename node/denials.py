@@ -239,7 +239,7 @@ class DenialRegistry:
             where.append("destination_country = ?")
             params.append(country.upper())
         if origin:
-            if not NODE_ID_RE.match(origin.upper()):
+            if not (origin.isascii() and NODE_ID_RE.match(origin.upper())):
                 problems["origin"] = "must be a node id such as DE: 2-32 letters, digits or '-'"
             where.append("origin = ?")
             params.append(origin.upper())

@@ -97,7 +97,7 @@ def authenticate(db, trust: TrustIndex, *, node_id: str, method: str, url: str, 
         if info.status == "revoked":
             found["revoked"] = True
             return None
-        return info if info.status == "active" else None  # a retired key signs nothing new
+        return info  # a retired key is valid only until it was retired (TrustIndex)
 
     try:
         verify_request(method, url, headers, body, key_lookup=lookup, expected_destination=node_id,

@@ -147,12 +147,16 @@ def push_to(db: sqlite_utils.Database, builder: BatchBuilder, peer: Peer, client
     """
     sent = batches = 0
     budget = push_budget(max_body_bytes)
-    cursor = db.execute("SELECT push_cursor FROM peer_state WHERE node_id = ?", [peer.node_id]).fetchone()[0]
+    cursor, failing = db.execute("SELECT push_cursor, failures FROM peer_state WHERE node_id = ?",
+                                 [peer.node_id]).fetchone()
     try:
         while batches < max_batches and cursor < builder.max_seq():
             now = now_fn()
             out = builder.build(peer, cursor, batch_size, now, max_bytes=budget)
-            if out.entries:
+            # A batch with nothing for this peer is sent only while pushes to it are failing: its answer
+            # is what shows the peer is back.
+            contact = bool(out.entries) or bool(failing)
+            if contact:
                 try:
                     client.post("/federation/v1/push", out.envelope)
                 except PeerRefused as exc:
@@ -163,9 +167,11 @@ def push_to(db: sqlite_utils.Database, builder: BatchBuilder, peer: Peer, client
             with write_transaction(db):
                 if out.entries:
                     builder.record_disclosures(peer.node_id, out.entries, "push", now)
+                if contact:
                     db.execute("UPDATE peer_state SET push_cursor = max(push_cursor, ?), last_push_ok = ?, "
                                "failures = 0, next_attempt_at = NULL, last_error = NULL WHERE node_id = ?",
                                [out.last_seq, to_iso(now), peer.node_id])
+                    failing = 0
                 else:  # nothing of these changes is for this peer: no request was made, nothing is known of it
                     db.execute("UPDATE peer_state SET push_cursor = max(push_cursor, ?) WHERE node_id = ?",
                                [out.last_seq, peer.node_id])

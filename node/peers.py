@@ -19,7 +19,7 @@ import sqlite_utils
 from federation.batch import Recipient
 from federation.errors import IdentityInvalid
 from federation.identity import current_key, document_keys, fingerprint, verify_rotation, verify_self_signed
-from federation.keys import ENC, SIG
+from federation.keys import ENC, RETIRED, SIG, KeyInfo, parse_time
 
 from .audit import AuditLog
 from .database import write_transaction
@@ -164,7 +164,11 @@ class PeerRegistry:
 
 
 class TrustIndex:
-    """Signing keys of active peers by kid, rebuilt whenever the peer list changes."""
+    """Signing keys of active peers by kid, as they may sign requests, rebuilt whenever the peer list changes.
+
+    A retired key signs nothing new: it stands here valid only until the peer's trusted identity document
+    was issued (the one that retired it, or a later one), so a request it signed just before a rotation,
+    still in flight, is accepted, and any made after is refused (``key_not_valid``)."""
 
     def __init__(self):
         self._serial = -1
@@ -178,13 +182,27 @@ class TrustIndex:
             for peer in registry.active():
                 peers[peer.node_id] = peer
                 for kid, info in peer.keys().items():
-                    if info.use == SIG:
-                        by_kid[kid] = (peer.node_id, info)
+                    usable = _request_key(info, peer.document["issued_at"]) if info.use == SIG else None
+                    if usable is not None:
+                        by_kid[kid] = (peer.node_id, usable)
             self._by_kid, self._peers, self._serial = by_kid, peers, serial
         return self
 
     def peer_for_kid(self, kid: str) -> tuple[str, object] | None:
         return self._by_kid.get(kid)
+
+
+def _request_key(info: KeyInfo, issued_at: str) -> KeyInfo | None:
+    """``info`` as it may sign requests: a retired key's validity ends when ``issued_at`` begins (None: a key
+    retired before it was ever valid)."""
+    if info.status != RETIRED:
+        return info
+    retired = parse_time(issued_at)
+    if info.not_after is not None and parse_time(info.not_after) <= retired:
+        return info
+    if retired <= parse_time(info.not_before):
+        return None
+    return dataclasses.replace(info, not_after=issued_at)
 
     def peer(self, node_id: str) -> Peer | None:
         return self._peers.get(node_id)

@@ -93,3 +93,15 @@ def test_commands_on_a_missing_data_directory_say_so(tmp_path):
     assert result.returncode == 1
     assert "not an initialised Cordon data directory" in result.stderr and "cordon init" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_bad_setting_in_cordon_toml_is_named_when_a_command_reads_it(tmp_path):
+    data_dir = tmp_path / "mt"
+    cordon("init", "--node-id", "MT", "--name", "Malta", "--url", "http://127.0.0.1:8701", data_dir=data_dir)
+    toml = data_dir / "cordon.toml"
+    text = toml.read_text()
+    assert "sync_batch_size = 500" in text
+    toml.write_text(text.replace("sync_batch_size = 500", "sync_batch_size = 6000"))
+    result = cordon("peers", "list", data_dir=data_dir, check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "sync_batch_size:" in result.stderr and "1 to 5000" in result.stderr

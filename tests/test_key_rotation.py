@@ -109,19 +109,26 @@ def test_records_signed_before_the_rotation_still_verify(fed, rotated):
 
 
 def test_a_request_signed_by_the_retired_key_is_refused(fed, rotated):
-    """A retired key still verifies what it signed but signs nothing new: a request made with it is refused
-    as signed by no key DE accepts, and counted."""
+    """A retired key still verifies what it signed but signs nothing new: a request made with it after the
+    identity that retired it was issued is refused (and counted); one it made just before, still within
+    the clock window, is accepted, as a request in flight during the rotation would be."""
     de = NodeDB(fed["DE"])
-    assert document_keys(de.peer_document("MT"))[rotated.old_kid].status == "retired"
+    trusted = de.peer_document("MT")
+    assert document_keys(trusted)[rotated.old_kid].status == "retired"
+    retired_at = parse_time(trusted["issued_at"])
     rogue = RoguePeer(fed["MT"], fed["DE"])
-    stray = rogue.view()
-    before = de.refusals("unknown_key", "/federation/v1/push")
     old_key = Keyring(fed["MT"].data_dir).private(rotated.old_kid)
+    stray = rogue.view()
+    before = de.refusals("key_not_valid", "/federation/v1/push")
     response = rogue.push([rogue.item(stray)], key=old_key, kid=rotated.old_kid)
     assert response.status_code == 401
     assert de.stored_nothing(stray["uid"])
-    assert de.refusals("unknown_key", "/federation/v1/push") == before + 1
-    assert rogue.push([rogue.item(stray)]).json()["stored"] == 1  # the same item under the active key
+    assert de.refusals("key_not_valid", "/federation/v1/push") == before + 1
+
+    assert dt.datetime.now(dt.timezone.utc) - retired_at < dt.timedelta(seconds=240)  # inside the window
+    in_flight = rogue.push([rogue.item(stray)], key=old_key, kid=rotated.old_kid,
+                           created=retired_at - dt.timedelta(seconds=1))
+    assert in_flight.status_code == 200 and in_flight.json()["stored"] == 1
 
 
 def test_new_records_flow_both_ways_with_the_new_keys(fed, rotated):

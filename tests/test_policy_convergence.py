@@ -4,6 +4,8 @@ longer see, by tombstone."""
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 from federation_support import NodeDB, start_federation, wait_for
 
@@ -64,13 +66,19 @@ def test_apply_withdraws_from_a_removed_peer_and_narrows_the_view(fed, tmp_path)
     assert mt.value("SELECT count(*) FROM audit_log WHERE action = 'policy.apply'") >= 1
 
 
-def test_a_push_with_nothing_for_the_peer_claims_no_contact(fed):
-    """Under the narrower policy TN may see nothing new: MT's push to TN sends no request, so TN's state keeps
-    its last real push (and its failures), while the cursor moves past what is not for it. A pull that
-    brings nothing is a successful pull, not something received."""
+def test_a_push_with_nothing_for_the_peer_claims_no_contact(fed, tmp_path):
+    """Under the narrower policy TN may see nothing new: while pushes to TN succeed, MT's push sends it no
+    request and TN's state keeps its last real push, while the cursor moves past what is not for it. While
+    pushes to TN are failing, the same push is sent as an empty batch, and its answer clears the failures.
+    A pull that brings nothing is a successful pull, not something received."""
+    policy = tmp_path / "narrower.yaml"
+    policy.write_text(NARROWER, encoding="utf-8")
+    fed["MT"].cli("policy", "apply", str(policy))  # as the test before left it, when run alone
     mt, de = NodeDB(fed["MT"]), NodeDB(fed["DE"])
     state = "SELECT last_push_ok, failures, push_cursor FROM peer_state WHERE node_id = 'TN'"
+    fed["MT"].cli("sync", "--peer", "TN")
     pushed_before, failures_before, _ = mt.rows(state)[0]
+    assert failures_before == 0
     fed.stop("TN")
     try:
         doc = fed.publish("MT")  # for DE only
@@ -78,11 +86,24 @@ def test_a_push_with_nothing_for_the_peer_claims_no_contact(fed):
         result = fed["MT"].cli("sync", "--peer", "TN", check=False)
         assert "push sent 0" in result.stdout and "pull FAILED" in result.stdout
         pushed, failures, cursor = mt.rows(state)[0]
-        assert (pushed, failures) == (pushed_before, failures_before)
+        assert (pushed, failures) == (pushed_before, 0)
         assert cursor == mt.value("SELECT max(seq) FROM changes")
         assert "pushed to:     " + (pushed_before or "never") in fed["MT"].cli("peers", "list").stdout
+
+        with sqlite3.connect(mt.path, timeout=30) as conn:  # as after pushes to TN failed while it was down
+            conn.execute("UPDATE peer_state SET failures = 3, last_error = 'TN unreachable' WHERE node_id = 'TN'")
+        fed.wait_visible("DE", fed.publish("MT")["uid"])
+        fed["MT"].cli("sync", "--peer", "TN", check=False)  # the empty batch is sent, and fails too
+        assert mt.rows(state)[0][1] >= 4  # (MT's push worker may have tried as well)
     finally:
         fed.start("TN")
+    doc = fed.publish("MT")
+    fed.wait_visible("DE", doc["uid"])
+    fed["MT"].cli("sync", "--peer", "TN")
+    pushed, failures, _ = mt.rows(state)[0]
+    assert failures == 0 and pushed > (pushed_before or "")
+    assert mt.value("SELECT last_error FROM peer_state WHERE node_id = 'TN'") is None
+    assert fed.get("TN", doc["uid"]) is None  # contacted, and told nothing
 
     received = "SELECT last_received, last_pull_ok FROM peer_state WHERE node_id = 'MT'"
     fed["DE"].cli("sync", "--peer", "MT")

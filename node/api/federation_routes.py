@@ -54,7 +54,8 @@ def refused_response(exc: PeerRequestRefused):
 def claimed_sender() -> str:
     """Who a request that could not be attributed to a peer says it comes from (for the log only)."""
     claimed = request.headers.get("Cordon-Sender", "").upper()
-    return f"{claimed} (as it claims; not verified)" if NODE_ID_RE.match(claimed) else "an unknown sender"
+    return f"{claimed} (as it claims; not verified)" if claimed.isascii() and NODE_ID_RE.match(claimed) \
+        else "an unknown sender"
 
 
 def authenticated_peer() -> str:
@@ -91,7 +92,7 @@ def blueprint(catalogue) -> Blueprint:
                            nonce_registry=NonceStore(rt.db(), rt.settings.request_window_seconds),
                            now=utc_now(), window_seconds=rt.settings.request_window_seconds)
         except FederationError as exc:
-            raise PeerRequestRefused(exc.code, sender) from None
+            raise PeerRequestRefused(exc.code) from None  # not attributed: the sender is only claimed
         exchange().receive_identity(sender, signed)
         return jsonify({"accepted": True, "serial": document["serial"]})
 
