@@ -132,12 +132,16 @@ class Exchange:
 
         An answer sealed with a key we do not know means the peer rotated its keys
         while it could not tell us: learn its identity (accepted only through the
-        signed chain from the one we trust) and try once more.
+        signed chain from the one we trust) and try once more. A request the peer
+        refuses with 401 may be signed by a key it does not know yet (this node
+        rotated while the peer could not be told): announce, and try once more.
         """
         result = self._pull(peer, max_batches)
-        if result.pop("code", None) == "unknown_key" and self.learn_identity(peer):
+        code, status = result.pop("code", None), result.pop("status", None)
+        if (code == "unknown_key" and self.learn_identity(peer)) or (status == 401 and self.announce_to(peer)):
             result = self._pull(self.registry().require(peer.node_id), max_batches)
             result.pop("code", None)
+            result.pop("status", None)
         return result
 
     def _pull(self, peer, max_batches: int) -> dict:
@@ -169,7 +173,8 @@ class Exchange:
                 db.execute("UPDATE peer_state SET pull_failures = pull_failures + 1, last_pull_error = ? "
                            "WHERE node_id = ?", [str(exc), peer.node_id])
             log.warning("pull from %s failed: %s", peer.node_id, exc)
-            return {"peer": peer.node_id, "ok": False, "error": str(exc), "code": exc.code, **totals.to_dict()}
+            return {"peer": peer.node_id, "ok": False, "error": str(exc), "code": exc.code,
+                    "status": exc.status if isinstance(exc, PeerRefused) else None, **totals.to_dict()}
         return {"peer": peer.node_id, "ok": True, "batches": batches, **totals.to_dict()}
 
     def request_changes(self, peer, cursor, stored) -> dict:

@@ -178,6 +178,23 @@ def test_a_peer_down_during_a_rotation_learns_it_when_it_pulls(fed, rotated):
     assert jws_kid(tn.signed_item(doc["uid"], "TN")) == newest
 
 
+def test_a_node_that_rotated_while_a_peer_was_down_tells_it_when_its_pull_is_refused(fed, rotated):
+    """MT rotates while TN is down and has nothing to push to it; MT's own pull, signed with the new key
+    TN does not know yet, is refused; MT then announces its identity and pulls again."""
+    tn = NodeDB(fed["TN"])
+    fed.stop("TN")
+    fed["MT"].cli("keys", "rotate")
+    serial = Keyring(fed["MT"].data_dir).document["serial"]
+    fed.start("TN")
+    assert tn.peer_document("MT")["serial"] < serial
+    announced = fed["TN"].log().count("POST /federation/v1/identity")
+
+    out = fed["MT"].cli("sync", "--peer", "TN").stdout
+    assert "push sent 0" in out and "pull stored" in out and "FAILED" not in out, out
+    assert tn.peer_document("MT")["serial"] == serial
+    assert fed["TN"].log().count("POST /federation/v1/identity") == announced + 1
+
+
 def test_a_revoked_key_signs_nothing_that_peers_accept(fed, rotated):
     mt_keyring = Keyring(fed["MT"].data_dir)
     serial = mt_keyring.document["serial"]
