@@ -191,6 +191,12 @@ class TrustIndex:
     def peer_for_kid(self, kid: str) -> tuple[str, object] | None:
         return self._by_kid.get(kid)
 
+    def peer(self, node_id: str) -> Peer | None:
+        return self._peers.get(node_id)
+
+    def peers(self) -> list[Peer]:
+        return list(self._peers.values())
+
 
 def _request_key(info: KeyInfo, issued_at: str) -> KeyInfo | None:
     """``info`` as it may sign requests: a retired key's validity ends when ``issued_at`` begins (None: a key
@@ -203,12 +209,6 @@ def _request_key(info: KeyInfo, issued_at: str) -> KeyInfo | None:
     if retired <= parse_time(info.not_before):
         return None
     return dataclasses.replace(info, not_after=issued_at)
-
-    def peer(self, node_id: str) -> Peer | None:
-        return self._peers.get(node_id)
-
-    def peers(self) -> list[Peer]:
-        return list(self._peers.values())
 
 
 class NonceStore:
