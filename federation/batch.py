@@ -14,8 +14,12 @@ it holds, so repeats and stale retries are harmless no-ops.
 
 A *batch* is the canonical JSON object::
 
-    {"sender": "MT", "recipient": "DE", "items": [jws, ...],
+    {"sender": "MT", "recipient": "DE", "items": [jws, ...], "after": "..." (optional),
      "next_cursor": "..." | null, "more": true | false}
+
+``after`` is the cursor the batch continues from: it holds every change for
+the recipient after ``after`` up to ``next_cursor``, so a receiver whose own
+pull cursor lies in that range has received all of it once it is stored.
 
 sealed to the recipient with ``federation.envelope.seal``.
 """
@@ -87,6 +91,7 @@ class Batch:
     items: list[str]
     next_cursor: str | None
     more: bool
+    after: str | None = None
 
 
 def tombstone_view(record: dict, reason: str) -> dict:
@@ -180,32 +185,36 @@ def _record_slice(raw: bytes, payload: dict) -> tuple[bytes, bool]:
     return canonical_bytes(payload["record"]), False
 
 
-def seal_batch(sender: Sender, recipient: Recipient, items: list[str], next_cursor: str | None, more: bool) -> dict:
-    body = batch_bytes(sender.node_id, recipient.node_id, items, next_cursor, more)
+def seal_batch(sender: Sender, recipient: Recipient, items: list[str], next_cursor: str | None, more: bool, *,
+               after: str | None = None) -> dict:
+    body = batch_bytes(sender.node_id, recipient.node_id, items, next_cursor, more, after=after)
     return seal(body, sender=sender.node_id, recipient=recipient.node_id, sender_key=sender.enc_key,
                 sender_kid=sender.enc_kid, recipient_public=recipient.enc_public, recipient_kid=recipient.enc_kid)
 
 
-def batch_bytes(sender: str, recipient: str, items: list[str], next_cursor: str | None, more: bool) -> bytes:
-    """The canonical JSON of a batch object.
+def batch_bytes(sender: str, recipient: str, items: list[str], next_cursor: str | None, more: bool, *,
+                after: str | None = None) -> bytes:
+    """The canonical JSON of a batch object (``after`` left out when None).
 
     Items are compact JWS, made only of base64url characters and dots, so
     each one's JSON string is the item between quotes: the items array is
     written directly (about ten times faster than encoding 1 MB of strings)
-    and the other members, which sort after ``items``, through
-    ``canonical_bytes``. Any other item takes ``canonical_bytes`` whole.
+    and the other members, which sort after ``items`` (all but ``after``,
+    which sorts before), through ``canonical_bytes``. Any other item takes
+    ``canonical_bytes`` whole.
     """
+    members = {"sender": sender, "recipient": recipient, "next_cursor": next_cursor, "more": more}
     try:
         joined = "".join(items)
     except TypeError:
         joined = None
     if (joined is None or type(items) is not list or not joined.isascii()
             or joined.encode("ascii").translate(None, _JWS_CHARACTERS)):
-        return canonical_bytes({"sender": sender, "recipient": recipient, "items": items,
-                                "next_cursor": next_cursor, "more": more})
-    rest = canonical_bytes({"sender": sender, "recipient": recipient, "next_cursor": next_cursor, "more": more})
+        return canonical_bytes({**members, "items": items, **({} if after is None else {"after": after})})
+    rest = canonical_bytes(members)
     array = b'["' + '","'.join(items).encode("ascii") + b'"]' if items else b"[]"
-    return b'{"items":' + array + b"," + rest[1:]
+    head = b"{" if after is None else b'{"after":' + canonical_bytes(after) + b","
+    return head + b'"items":' + array + b"," + rest[1:]
 
 
 _JWS_CHARACTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
@@ -222,7 +231,9 @@ def open_batch(envelope: dict, *, me: str, my_keys: dict, sender_public_lookup) 
             raise KeyError
     except (ValueError, KeyError, TypeError):
         raise MalformedMessage("batch body is not a Cordon batch") from None
-    return Batch(sender, items, body.get("next_cursor"), bool(body.get("more")))
+    after = body.get("after")
+    return Batch(sender, items, body.get("next_cursor"), bool(body.get("more")),
+                 after if isinstance(after, str) else None)
 
 
 def seal_json(sender: Sender, recipient: Recipient, body: dict) -> dict:

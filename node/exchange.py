@@ -251,7 +251,7 @@ class Exchange:
         self.refuse_coordinator(self.registry().require(peer_id))
         intake = self.intake()
         batch = intake.open(peer_id, envelope)
-        return intake.store(peer_id, batch, now).to_dict()
+        return intake.store(peer_id, batch, now, pushed=True).to_dict()
 
     def receive_identity(self, peer_id: str, signed: dict) -> None:
         try:

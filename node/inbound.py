@@ -131,8 +131,13 @@ class RecordIntake:
         except FederationError as exc:
             raise PeerRequestRefused(exc.code, peer_id) from None
 
-    def store(self, peer_id: str, batch: Batch, now: dt.datetime, *, cursor_update: str | None = None) -> Receipt:
-        return self.store_verified(peer_id, self.verify(peer_id, batch, now), now, cursor_update=cursor_update)
+    def store(self, peer_id: str, batch: Batch, now: dt.datetime, *, cursor_update: str | None = None,
+              pushed: bool = False) -> Receipt:
+        """Verify and store a batch. ``pushed``: the peer pushed it; when it continues from this node's pull
+        cursor for that peer (its ``after`` at or before the cursor, its ``next_cursor`` beyond), the pull
+        cursor moves to its ``next_cursor`` with it, so the next pull does not fetch it again."""
+        return self.store_verified(peer_id, self.verify(peer_id, batch, now), now, cursor_update=cursor_update,
+                                   covers=_covered(batch) if pushed else None)
 
     def verify(self, peer_id: str, batch: Batch, now: dt.datetime) -> Verified:
         """Verify every item of an opened batch (signature, canonical form, addressee, origin, inbound
@@ -168,7 +173,7 @@ class RecordIntake:
         return result
 
     def store_verified(self, peer_id: str, verified: Verified, now: dt.datetime, *,
-                       cursor_update: str | None = None) -> Receipt:
+                       cursor_update: str | None = None, covers: tuple[int, int] | None = None) -> Receipt:
         """Store what ``verify`` passed, in one transaction with ``cursor_update``; count what it refused."""
         receipt = Receipt(refused=list(verified.refused))
         verified = verified.items
@@ -203,6 +208,10 @@ class RecordIntake:
             if cursor_update is not None:
                 self.db.execute("UPDATE peer_state SET pull_cursor = ?, last_pull_ok = ?, pull_failures = 0, "
                                 "last_pull_error = NULL WHERE node_id = ?", [cursor_update, stamp, peer_id])
+            if covers is not None:
+                self.db.execute("UPDATE peer_state SET pull_cursor = ? WHERE node_id = ? "
+                                "AND CAST(coalesce(pull_cursor, '0') AS INTEGER) BETWEEN ? AND ?",
+                                [str(covers[1]), peer_id, covers[0], covers[1] - 1])
             if verified or receipt.refused:  # the batch held items: something was received
                 self.db.execute("UPDATE peer_state SET last_received = ? WHERE node_id = ?", [stamp, peer_id])
         if receipt.refused:
@@ -228,6 +237,14 @@ class RecordIntake:
                 if row[1] != peer_id:
                     held[row[0]] = (row[1], None, None)
         return held
+
+
+def _covered(batch: Batch) -> tuple[int, int] | None:
+    """The change-log range (after, next) a batch says it holds all of, when both are cursors Cordon issues."""
+    after, upto = batch.after, batch.next_cursor
+    if not all(isinstance(c, str) and c.isascii() and c.isdigit() and len(c) <= 18 for c in (after, upto)):
+        return None
+    return (int(after), int(upto)) if int(after) < int(upto) else None
 
 
 def _stored(item, stamp: str, jws: str) -> tuple[StoredDenial, str]:

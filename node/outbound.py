@@ -109,7 +109,7 @@ class BatchBuilder:
             items.append(jws)
             size += len(jws) + 3
             entries.append((record_type, uid, doc["version"], seq, kind, hashlib.sha256(view_bytes).hexdigest()))
-        envelope = seal_batch(self.sender, peer.recipient(), items, str(last_seq), more)
+        envelope = seal_batch(self.sender, peer.recipient(), items, str(last_seq), more, after=str(after))
         return Outgoing(envelope, last_seq, more, entries, size)
 
     def _load(self, peer_id: str, uids: list[str]) -> tuple[dict[str, str], dict[str, tuple]]:

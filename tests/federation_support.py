@@ -517,8 +517,9 @@ class RoguePeer:
                          recipient=recipient or self.target.node_id, rev=rev or self.next_rev(), view=view,
                          now=now or dt.datetime.now(dt.timezone.utc))
 
-    def seal(self, items: list[str], *, recipient: Recipient | None = None, next_cursor=None, more=False) -> dict:
-        return seal_batch(self.sender, recipient or self.recipient, items, next_cursor, more)
+    def seal(self, items: list[str], *, recipient: Recipient | None = None, next_cursor=None, more=False,
+             after=None) -> dict:
+        return seal_batch(self.sender, recipient or self.recipient, items, next_cursor, more, after=after)
 
     def signed(self, path: str, body, *, destination: str | None = None, created=None, nonce: str | None = None,
                key=None, kid: str | None = None, url: str | None = None) -> tuple[str, dict, bytes]:

@@ -55,6 +55,26 @@ def test_publish_reaches_every_peer_by_push(fed):
     assert ledger == [("DE", "record", 1, "push"), ("TN", "record", 1, "push")]
 
 
+def test_a_push_that_continues_from_the_pull_cursor_moves_it(fed):
+    """What a push delivered is not fetched again by the next pull: the pushed batch says which changes it
+    holds all of, and DE's pull cursor moves with it when the batch continues from there."""
+    mt, de = NodeDB(fed["MT"]), NodeDB(fed["DE"])
+    doc = fed.publish("MT")
+    fed.wait_visible("DE", doc["uid"])
+    head = mt.value("SELECT max(seq) FROM changes")
+    wait_for(lambda: de.peer_state("MT")["pull_cursor"] == str(head), 10, "DE's pull cursor at MT's last change")
+    out = fed["DE"].cli("sync", "--peer", "MT").stdout
+    assert "pull stored 0, dropped 0, unchanged 0" in out, out
+    assert mt.rows("SELECT channel FROM disclosures WHERE uid = ? AND peer = 'DE'", [doc["uid"]]) == [("push",)]
+
+    # A pushed batch that starts beyond the cursor (changes in between may be missing) leaves it alone.
+    rogue = RoguePeer(fed["MT"], fed["DE"])
+    view = rogue.view()
+    sealed = rogue.seal([rogue.item(view)], after=str(head + 1000), next_cursor=str(head + 1001))
+    assert rogue.post("/federation/v1/push", sealed).json()["stored"] == 1
+    assert de.peer_state("MT")["pull_cursor"] == str(head)
+
+
 def test_received_record_keeps_the_origins_signature(fed):
     """What DE stored is the signed view a standard JOSE library verifies from MT's identity document."""
     doc = fed.publish("MT")
