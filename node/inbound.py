@@ -174,7 +174,9 @@ class RecordIntake:
 
     def store_verified(self, peer_id: str, verified: Verified, now: dt.datetime, *,
                        cursor_update: str | None = None, covers: tuple[int, int] | None = None) -> Receipt:
-        """Store what ``verify`` passed, in one transaction with ``cursor_update``; count what it refused."""
+        """Store what ``verify`` passed, in one transaction with ``cursor_update`` (the pull's new cursor) or
+        ``covers`` (a pushed batch's change range: the pull cursor moves to its end if it lies inside it);
+        count what it refused."""
         receipt = Receipt(refused=list(verified.refused))
         verified = verified.items
         changed = []
