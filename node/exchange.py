@@ -209,8 +209,13 @@ class Exchange:
         try:
             signed = self.client(peer).get_identity()
             accepted = self.registry().accept_identity(peer.node_id, signed, actor=f"peer:{peer.node_id}")
-        except (PeerUnavailable, FederationError, ValueError) as exc:
+        except PeerUnavailable as exc:
             log.warning("could not learn a new identity of %s: %s", peer.node_id, exc)
+            return False
+        except (FederationError, ValueError) as exc:
+            log.warning("could not learn a new identity of %s: %s; if the identity this node trusts is outdated "
+                        "(compare the serial in 'cordon peers list' with 'cordon identity' on %s), remove the peer "
+                        "and add it again from its current identity document", peer.node_id, exc, peer.node_id)
             return False
         serial = accepted.document["serial"]
         if serial <= peer.document["serial"]:

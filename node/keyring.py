@@ -140,11 +140,10 @@ class Keyring:
 
     # -- changes ----------------------------------------------------------
     def rotate(self, now: dt.datetime) -> dict:
-        old_kid, old_key = self.signing_key()
         keys = [info.retired() if info.status == "active" else info for info in document_keys(self.document).values()]
         fresh = self._new_keys(now)
         successor = next_document(self.document, issued_at=format_time(now), keys=keys + fresh)
-        signed = sign_document(successor, [(old_kid, old_key), (fresh[0].kid, self.private(fresh[0].kid))])
+        signed = sign_document(successor, self._endorsers(keys + fresh))
         self._publish(signed)
         return signed
 
@@ -163,15 +162,22 @@ class Keyring:
                            fields={"kid": "is the current encryption key; run 'cordon keys rotate' first"})
         updated = [info.revoked(format_time(now)) if info.kid == kid else info for info in keys.values()]
         successor = next_document(self.document, issued_at=format_time(now), keys=updated)
-        signed = sign_document(successor, [self.signing_key()])
+        signed = sign_document(successor, self._endorsers(updated))
         self._publish(signed)
         return signed
 
     def update_profile(self, now: dt.datetime, *, name=None, base_url=None) -> dict:
         successor = next_document(self.document, issued_at=format_time(now), name=name, base_url=base_url)
-        signed = sign_document(successor, [self.signing_key()])
+        signed = sign_document(successor, self._endorsers(document_keys(successor).values()))
         self._publish(signed)
         return signed
+
+    def _endorsers(self, keys) -> list:
+        """(kid, SigningKey) of every signing key among ``keys`` that is not revoked and is still on disk: the
+        current one and the retired ones. A peer accepts a later identity when a key active in the one it
+        trusts signed it, so a peer that missed two rotations or more still follows the chain."""
+        return [(info.kid, self.private(info.kid)) for info in keys
+                if info.use == SIG and info.status != REVOKED and self._key_path(info.kid).exists()]
 
     def _publish(self, signed: dict) -> None:
         verify_self_signed(signed)
