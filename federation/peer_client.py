@@ -37,11 +37,12 @@ class PeerRefused(FederationError):
 
 
 class PeerClient:
-    def __init__(self, *, me: str, sig_kid: str, sig_key, peer_id: str, base_url: str,
+    def __init__(self, *, me: str, signer, peer_id: str, base_url: str,
                  timeout: float = 10.0, session: requests.Session | None = None):
+        """``signer()`` returns (kid, SigningKey) of the key to sign each request with, asked for every
+        request: a key rotated while a long exchange runs signs the requests that follow."""
         self.me = me
-        self.sig_kid = sig_kid
-        self.sig_key = sig_key
+        self.signer = signer
         self.peer_id = peer_id
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
@@ -51,8 +52,9 @@ class PeerClient:
              stream: bool = False) -> requests.Response:
         raw = canonical_bytes(body)
         url = self.base_url + path
-        signed = sign_request("POST", url, {"Content-Type": "application/json"}, raw, key=self.sig_key,
-                              keyid=self.sig_kid, destination=self.peer_id, now=dt.datetime.now(dt.timezone.utc))
+        kid, key = self.signer()
+        signed = sign_request("POST", url, {"Content-Type": "application/json"}, raw, key=key, keyid=kid,
+                              destination=self.peer_id, now=dt.datetime.now(dt.timezone.utc))
         all_headers = {"Content-Type": "application/json", "Cordon-Sender": self.me, **signed, **(headers or {})}
         try:
             response = self.session.post(url, data=raw, headers=all_headers, timeout=timeout or self.timeout,

@@ -72,8 +72,7 @@ class Exchange:
         session = sessions.get(peer.node_id)
         if session is None:
             session = sessions[peer.node_id] = requests.Session()
-        sig_kid, sig_key = self.runtime.keyring.signing_key()
-        return PeerClient(me=self.node_id, sig_kid=sig_kid, sig_key=sig_key, peer_id=peer.node_id,
+        return PeerClient(me=self.node_id, signer=self.runtime.keyring.signing_key, peer_id=peer.node_id,
                           base_url=peer.base_url, timeout=timeout or self.runtime.settings.peer_timeout_seconds,
                           session=session)
 

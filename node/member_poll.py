@@ -132,7 +132,7 @@ class MemberPoller:
     def ask(self, peer, sig_kid, sig_key, my_keys, now: dt.datetime) -> dict:
         started = time.monotonic()
         report, error = None, None
-        client = PeerClient(me=self.runtime.node_id, sig_kid=sig_kid, sig_key=sig_key, peer_id=peer.node_id,
+        client = PeerClient(me=self.runtime.node_id, signer=lambda: (sig_kid, sig_key), peer_id=peer.node_id,
                             base_url=peer.base_url, timeout=self.timeout)
         try:
             response = client.post(HEALTH_PATH, {"asked_at": to_iso(now)})

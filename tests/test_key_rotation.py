@@ -19,7 +19,9 @@ from federation.batch import Sender
 from federation.identity import current_key, document_keys
 from federation.keys import ENC, SIG, b64u_decode, parse_time, unix_seconds
 from federation.record_signature import verify_record
+from node.exchange import Exchange
 from node.keyring import Keyring
+from node.runtime import NodeRuntime
 
 
 @dataclasses.dataclass
@@ -198,6 +200,23 @@ def test_a_node_that_rotated_while_a_peer_was_down_tells_it_when_its_pull_is_ref
     assert "push sent 0" in out and "pull stored" in out and "FAILED" not in out, out
     assert tn.peer_document("MT")["serial"] == serial
     assert fed["TN"].log().count("POST /federation/v1/identity") == announced + 1
+
+
+def test_an_exchange_running_across_a_rotation_signs_what_follows_with_the_new_key(fed, rotated):
+    """A peer client asks for the signing key at every request: one made before a rotation (a long push
+    or pull) signs the requests after it with the new key, which the peers were told of, not with the
+    retired one, which they would refuse."""
+    runtime = NodeRuntime(fed["MT"].data_dir)
+    try:
+        exchange = Exchange(runtime)
+        client = exchange.client(exchange.registry().require("DE"))
+        assert client.post("/federation/v1/changes", {"cursor": None, "limit": 1}).status_code == 200
+        before = signing_kid(fed["MT"])
+        assert "told DE: ok" in fed["MT"].cli("keys", "rotate").stdout
+        assert signing_kid(fed["MT"]) != before
+        assert client.post("/federation/v1/changes", {"cursor": None, "limit": 1}).status_code == 200
+    finally:
+        runtime.close()
 
 
 def test_a_revoked_key_signs_nothing_that_peers_accept(fed, rotated):
