@@ -220,6 +220,16 @@ def batch_bytes(sender: str, recipient: str, items: list[str], next_cursor: str 
 _JWS_CHARACTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
 
 
+def cursor_position(cursor) -> int:
+    """The change-log position a Cordon cursor stands for (its decimal digits); null or "" is the start.
+    Raises ``ValueError`` for anything else."""
+    if cursor is None or cursor == "":
+        return 0
+    if type(cursor) is not str or not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
+        raise ValueError(cursor)
+    return int(cursor)
+
+
 def open_batch(envelope: dict, *, me: str, my_keys: dict, sender_public_lookup) -> Batch:
     plaintext = open_envelope(envelope, me=me, my_keys=my_keys, sender_public_lookup=sender_public_lookup)
     try:

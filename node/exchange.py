@@ -14,7 +14,7 @@ import threading
 
 import orjson
 
-from federation.batch import Sender
+from federation.batch import Sender, cursor_position
 from federation.canonical import canonical_bytes
 from federation.errors import FederationError
 from federation.peer_client import PeerClient, PeerRefused, PeerUnavailable
@@ -233,7 +233,7 @@ class Exchange:
         cursor, limit = body.get("cursor"), body.get("limit", self.runtime.settings.sync_batch_size)
         stored = body.get("stored", cursor)
         try:
-            after, held = _cursor_position(cursor), _cursor_position(stored)
+            after, held = cursor_position(cursor), cursor_position(stored)
             if type(limit) is not int or not 1 <= limit <= 5000 or not held <= after:
                 raise ValueError
         except ValueError:
@@ -262,15 +262,6 @@ class Exchange:
             self.registry().accept_identity(peer_id, signed, actor=f"peer:{peer_id}")
         except FederationError as exc:
             raise PeerRequestRefused(exc.code, peer_id) from None
-
-
-def _cursor_position(cursor) -> int:
-    """The change-log position of a cursor this node issued (its decimal digits); null or "" is the start."""
-    if cursor is None or cursor == "":
-        return 0
-    if type(cursor) is not str or not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
-        raise ValueError(cursor)
-    return int(cursor)
 
 
 class PushWorker:

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import sqlite_utils
 
-from federation.batch import Batch, item_payload, open_batch, verify_item
+from federation.batch import Batch, cursor_position, item_payload, open_batch, verify_item
 from federation.errors import FederationError
 from federation.http_signature import verify_request
 from federation.record_signature import attached, detached
@@ -243,10 +243,13 @@ class RecordIntake:
 
 def _covered(batch: Batch) -> tuple[int, int] | None:
     """The change-log range (after, next) a batch says it holds all of, when both are cursors Cordon issues."""
-    after, upto = batch.after, batch.next_cursor
-    if not all(isinstance(c, str) and c.isascii() and c.isdigit() and len(c) <= 18 for c in (after, upto)):
+    if not batch.after or not batch.next_cursor:
         return None
-    return (int(after), int(upto)) if int(after) < int(upto) else None
+    try:
+        after, upto = cursor_position(batch.after), cursor_position(batch.next_cursor)
+    except ValueError:
+        return None
+    return (after, upto) if after < upto else None
 
 
 def _stored(item, stamp: str, jws: str) -> tuple[StoredDenial, str]:
