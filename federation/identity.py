@@ -7,6 +7,7 @@ Public API::
     sign_document(document, signers) -> signed dict   # signers: [(kid, SigningKey), ...]
     verify_self_signed(signed) -> document            # raises IdentityInvalid
     verify_rotation(trusted_document, new_signed) -> document   # raises RotationInvalid
+    verify_not_older(trusted_document, document)      # raises RotationInvalid
     document_keys(document) -> {kid: KeyInfo}
     current_key(document, use) -> KeyInfo             # "sig" or "enc"
     fingerprint(document) -> "XXXX-XXXX-XXXX-XXXX-XXXX"
@@ -32,6 +33,13 @@ has the same node id and a higher serial, still lists every key of the
 trusted document with the same public key, keeps revoked keys revoked, and
 carries a signature by a key that is active in the trusted document, valid
 at the new ``issued_at`` and not revoked by the new document.
+
+A document confirmed out of band in place of one trusted before (a peer
+added again after it was removed) need not chain from it, but must not undo
+it: when the two share a key, ``verify_not_older`` refuses a lower serial,
+another document under the same serial, and a key the trusted document
+revoked listed as not revoked or revoked at another time. A document with
+none of the trusted one's keys (the node was set up anew) is taken as it is.
 
 The fingerprint is what two administrators read to each other: SHA-256 over
 ``node_id`` (UTF-8), one zero byte and the raw current signing public key;
@@ -139,6 +147,25 @@ def verify_rotation(trusted_document, new_signed) -> dict:
     raise RotationInvalid("not signed by a key active in the trusted document")
 
 
+def verify_not_older(trusted_document, document) -> None:
+    """Refuse ``document`` (already verified as self-signed) if it would undo ``trusted_document``: a lower
+    serial, another document with the same serial, or a key the trusted one revoked that it does not.
+    A document sharing no key with the trusted one (the node was set up anew) undoes nothing."""
+    trusted_keys = _parse(trusted_document)
+    keys = _parse(document)
+    if not keys.keys() & trusted_keys.keys():
+        return  # no key in common: a node set up anew (its new fingerprint was confirmed), nothing to undo
+    serial, trusted_serial = document["serial"], trusted_document["serial"]
+    if serial < trusted_serial:
+        raise RotationInvalid("serial %d is older than the serial %d trusted before" % (serial, trusted_serial))
+    if serial == trusted_serial and canonical_bytes(document) != canonical_bytes(trusted_document):
+        raise RotationInvalid("serial %d differs from the document of the same serial trusted before" % serial)
+    for kid, old in trusted_keys.items():
+        new = keys.get(kid)
+        if old.status == REVOKED and new is not None and (new.status != REVOKED or new.revoked_at != old.revoked_at):
+            raise RotationInvalid("key %s, revoked in the document trusted before, is not revoked alike" % kid)
+
+
 def document_keys(document) -> dict:
     """All keys listed in ``document`` by kid (validates the document)."""
     return _parse(document)
@@ -243,6 +270,7 @@ __all__ = [
     "sign_document",
     "verify_self_signed",
     "verify_rotation",
+    "verify_not_older",
     "document_keys",
     "current_key",
     "fingerprint",

@@ -18,7 +18,8 @@ import sqlite_utils
 
 from federation.batch import Recipient
 from federation.errors import IdentityInvalid
-from federation.identity import current_key, document_keys, fingerprint, verify_rotation, verify_self_signed
+from federation.identity import (current_key, document_keys, fingerprint, verify_not_older, verify_rotation,
+                                 verify_self_signed)
 from federation.keys import ENC, RETIRED, SIG, KeyInfo, parse_time
 
 from .audit import AuditLog
@@ -87,6 +88,15 @@ class PeerRegistry:
             if existing and existing.removed_at is None:
                 raise Conflict(f"{document['node_id']} is already a peer; remove it first to replace its identity",
                                fields={"node_id": "already a peer"})
+            if existing:
+                try:
+                    verify_not_older(existing.document, document)
+                except IdentityInvalid as exc:
+                    raise ValidationFailed(
+                        f"{document['node_id']}'s identity document would undo the one this node trusted until the "
+                        f"peer was removed ({exc}); nothing was added. Ask its administrator for the current "
+                        f"document ('cordon identity' on that node).",
+                        fields={"identity": "would undo the identity trusted before"}) from None
             self.db.execute(
                 "INSERT INTO peers (node_id, name, base_url, role, identity, fingerprint, added_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (node_id) DO UPDATE SET name = excluded.name, "

@@ -13,10 +13,11 @@ import datetime as dt
 import json
 
 import pytest
-from federation_support import NodeDB, RoguePeer, init_data_dir, start_federation
+from federation_support import NAMES, NodeDB, RoguePeer, identity_file, init_data_dir, start_federation
+from nodeproc import NodeProcess
 
 from federation.batch import Sender
-from federation.identity import current_key, document_keys
+from federation.identity import current_key, document_keys, sign_document
 from federation.keys import ENC, SIG, b64u_decode, parse_time, unix_seconds
 from federation.record_signature import verify_record
 from node.exchange import Exchange
@@ -265,3 +266,55 @@ def test_a_revoked_key_signs_nothing_that_peers_accept(fed, rotated):
     doc = fed.publish("MT")
     for peer_id in ("DE", "TN"):
         fed.wait_visible(peer_id, doc["uid"])
+
+
+def test_a_removed_peer_is_not_added_again_from_an_older_identity(tmp_path):
+    """An identity document that would undo the one trusted before the peer was removed (an older serial, or
+    a key revoked since listed unrevoked) is refused and changes nothing; the current one, or the identity
+    of a node set up anew with keys of its own, is taken. Two nodes never started: the CLI alone."""
+    nodes = {}
+    for node_id in ("NL", "FR"):
+        init_data_dir(tmp_path / node_id.lower(), node_id)
+        nodes[node_id] = NodeProcess(tmp_path / node_id.lower(), node_id, NAMES[node_id])
+    nl, fr = nodes["NL"], nodes["FR"]
+    first, first_fp = identity_file(fr)
+    first_kid = signing_kid(fr)
+    fr.cli("keys", "rotate")
+    fr.cli("keys", "revoke", first_kid)
+    current, current_fp = identity_file(fr)
+    assert json.loads(current.read_text())["document"]["serial"] == 3
+    nl.cli("peers", "add", str(current), "--fingerprint", current_fp)
+    nl.cli("peers", "remove", "FR")
+    db = NodeDB(nl)
+    snapshot = lambda: (db.rows("SELECT * FROM peers"), db.value("SELECT count(*) FROM audit_log"))  # noqa: E731
+
+    before = snapshot()
+    refused = nl.cli("peers", "add", str(first), "--fingerprint", first_fp, check=False)
+    assert refused.returncode == 1
+    assert "serial 1 is older than the serial 3 trusted before" in refused.stderr
+    assert "nothing was added" in refused.stderr and "cordon identity" in refused.stderr
+    assert snapshot() == before
+    # The same serial with the revocation left out: a forgery of the key's holder, not the document trusted.
+    keyring = Keyring(fr.data_dir)
+    undone = json.loads(current.read_text())["document"]
+    for key in undone["keys"]:
+        if key["kid"] == first_kid:
+            key["status"] = "retired"
+            key["revoked_at"] = None
+    forged = tmp_path / "undone.json"
+    forged.write_text(json.dumps(sign_document(undone, [(signing_kid(fr), keyring.private(signing_kid(fr)))])))
+    refused = nl.cli("peers", "add", str(forged), "--fingerprint", current_fp, check=False)
+    assert refused.returncode == 1 and "differs from the document of the same serial" in refused.stderr
+    assert snapshot() == before
+
+    nl.cli("peers", "add", str(current), "--fingerprint", current_fp)
+    assert db.rows("SELECT node_id, removed_at FROM peers") == [("FR", None)]
+    nl.cli("peers", "remove", "FR")
+
+    # FR set up anew: new keys, serial 1 again, a new fingerprint confirmed by phone.
+    anew = tmp_path / "fr-anew"
+    init_data_dir(anew, "FR")
+    fresh, fresh_fp = identity_file(NodeProcess(anew, "FR", NAMES["FR"]))
+    assert fresh_fp != current_fp
+    added = nl.cli("peers", "add", str(fresh), "--fingerprint", fresh_fp).stdout
+    assert "added peer FR" in added and "its identity: serial 1," in added

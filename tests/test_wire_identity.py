@@ -13,6 +13,7 @@ from federation.identity import (
     fingerprint,
     next_document,
     sign_document,
+    verify_not_older,
     verify_rotation,
     verify_self_signed,
 )
@@ -188,6 +189,25 @@ def test_revocation_by_a_key_still_active(node):
     undo = next_document(third, issued_at=T2, keys=[node.sig_info.retired(), node.enc_info, new_info])
     with pytest.raises(RotationInvalid):
         verify_rotation(third, sign_document(undo, [(new_info.kid, new_sig)]))
+
+
+def test_a_document_confirmed_anew_must_not_undo_the_trusted_one(node):
+    signed, new_sig, new_info = rotated(node)
+    second = verify_rotation(node.document, signed)
+    revocation = next_document(second, issued_at=T2, keys=[node.sig_info.revoked(T1), node.enc_info, new_info])
+    third = verify_rotation(second, sign_document(revocation, [(new_info.kid, new_sig)]))
+    verify_not_older(third, third)  # the same document again
+    verify_not_older(third, next_document(third, issued_at=T2))  # a later one
+    with pytest.raises(RotationInvalid, match="serial 1 is older than the serial 3"):
+        verify_not_older(third, node.document)
+    with pytest.raises(RotationInvalid, match="differs from the document of the same serial"):
+        verify_not_older(third, {**third, "name": "Malta"})
+    for status in (node.sig_info.retired(), node.sig_info.revoked(T2)):  # unrevoked, or revoked at another time
+        undo = next_document(third, issued_at=T2, keys=[status, node.enc_info, new_info])
+        with pytest.raises(RotationInvalid, match="is not revoked alike"):
+            verify_not_older(third, undo)
+    # A node set up anew lists none of the trusted keys: nothing to undo, whatever its serial.
+    verify_not_older(third, Node().document)
 
 
 def test_revoked_key_cannot_approve_its_own_revocation_chain(node):
