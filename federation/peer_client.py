@@ -4,6 +4,11 @@ Network errors, 5xx, 408 and 429 raise :class:`PeerUnavailable` (retry later,
 honouring ``Retry-After``); other 4xx raise :class:`PeerRefused` (the peer
 refuses what we send; an administrator must look). A peer's error text is
 kept for the local log and counters only, never shown as ours.
+
+``PeerUnavailable.may_have_arrived`` tells a request that may have reached
+the peer and been acted on (the connection was made, then no answer came or
+it broke off) from one that certainly was not (no connection, or an answer
+saying it failed).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 
 import requests
+import urllib3
 
 from .backoff import classify
 from .canonical import canonical_bytes
@@ -21,10 +27,12 @@ from .http_signature import sign_request
 class PeerUnavailable(FederationError):
     code = "peer_unavailable"
 
-    def __init__(self, message: str, status: int | None = None, retry_after: str | None = None):
+    def __init__(self, message: str, status: int | None = None, retry_after: str | None = None, *,
+                 may_have_arrived: bool = False):
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
+        self.may_have_arrived = may_have_arrived
 
 
 class PeerRefused(FederationError):
@@ -60,7 +68,8 @@ class PeerClient:
             response = self.session.post(url, data=raw, headers=all_headers, timeout=timeout or self.timeout,
                                          stream=stream)
         except requests.RequestException as exc:
-            raise PeerUnavailable(f"{self.peer_id} unreachable: {type(exc).__name__}") from None
+            raise PeerUnavailable(f"{self.peer_id} unreachable: {type(exc).__name__}",
+                                  may_have_arrived=not _never_connected(exc)) from None
         outcome = classify(response.status_code)
         if outcome == "retry":
             response.close()
@@ -68,9 +77,11 @@ class PeerClient:
                                   response.headers.get("Retry-After"))
         if outcome == "permanent":
             try:
-                code = response.json().get("error")
+                answer = response.json()
             except ValueError:
-                code = None
+                answer = None
+            code = answer.get("error") if isinstance(answer, dict) else None
+            code = code if isinstance(code, str) else None
             raise PeerRefused(f"{self.peer_id} refused with {response.status_code} ({code or 'no code'})",
                               response.status_code, code)
         return response
@@ -82,7 +93,8 @@ class PeerClient:
         try:
             return b"".join(response.iter_content(chunk_size=1_048_576))
         except requests.RequestException as exc:
-            raise PeerUnavailable(f"{self.peer_id} broke off its answer: {type(exc).__name__}") from None
+            raise PeerUnavailable(f"{self.peer_id} broke off its answer: {type(exc).__name__}",
+                                  may_have_arrived=True) from None
         finally:
             response.close()
 
@@ -94,3 +106,11 @@ class PeerClient:
         if response.status_code != 200:
             raise PeerUnavailable(f"{self.peer_id} answered {response.status_code}", response.status_code)
         return response.json()
+
+
+def _never_connected(exc: requests.RequestException) -> bool:
+    """The request failed before a connection to the peer was made (refused, unresolved, timed out)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, urllib3.exceptions.ConnectTimeoutError)

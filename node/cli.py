@@ -526,7 +526,7 @@ def disclosures(data_dir, peer, ref, limit):
         click.echo(f"nothing was disclosed to {peer.upper()}" + (f" about {ref}" if ref else "")
                    + ("" if known else f" ({peer.upper()} is not a peer of this node)"))
     for at, channel, kind, uid, reference, version, vhash in rows:
-        click.echo(f"{at}  {channel:5} {kind:9} {reference or uid:22} v{version}  view {vhash[:12]}")
+        click.echo(f"{at}  {channel:15} {kind:9} {reference or uid:22} v{version}  view {vhash[:12]}")
 
 
 # -- screening ----------------------------------------------------------------------

@@ -109,16 +109,17 @@ class Exchange:
             if not force and due and parse_iso(due) > utc_now():
                 results.append({"peer": peer.node_id, "ok": False, "skipped": "backing off until " + due})
                 continue
-            result = push_to(db, self.builder(), peer, self.client(peer),
-                             batch_size=self.runtime.settings.sync_batch_size, now_fn=utc_now,
-                             max_body_bytes=self.runtime.settings.max_body_bytes)
-            if not result["ok"] and "401" in result.get("error", ""):
-                if self.announce_to(peer):
-                    result = push_to(db, self.builder(), peer, self.client(peer),
-                                     batch_size=self.runtime.settings.sync_batch_size, now_fn=utc_now,
-                                     max_body_bytes=self.runtime.settings.max_body_bytes)
+            result = self._push(db, peer)
+            # Refused with 401: the peer may not know this node's current keys yet; announce, and try once more.
+            if result.pop("status", None) == 401 and self.announce_to(peer):
+                result = self._push(db, peer)
+                result.pop("status", None)
             results.append(self.report("push", result))
         return results
+
+    def _push(self, db, peer) -> dict:
+        return push_to(db, self.builder(), peer, self.client(peer), batch_size=self.runtime.settings.sync_batch_size,
+                       now_fn=utc_now, max_body_bytes=self.runtime.settings.max_body_bytes)
 
     def pull(self, peer_id: str | None = None, *, max_batches: int = 100000) -> list[dict]:
         results = []

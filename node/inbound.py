@@ -154,12 +154,12 @@ class RecordIntake:
             except FederationError as exc:
                 result.refused.append(("?", exc.code))
                 continue
+            if item.type != "denial":
+                result.refused.append((item.uid, "unsupported_type"))
+                continue
             accepted, reason = self.policy.accepts(peer_id, item.type, len(jws))
             if not accepted:
                 result.refused.append((item.uid, "inbound_policy"))
-                continue
-            if item.type != "denial":
-                result.refused.append((item.uid, "unsupported_type"))
                 continue
             if item.kind == "tombstone":
                 result.items.append(Accepted(item.uid, item.version, item.rev, item.kind, item.type, None, None))
@@ -261,8 +261,20 @@ def _stored(item, stamp: str, jws: str) -> tuple[StoredDenial, str]:
     view, view_bytes = item.record, item.record_bytes
     if "status" in view and view_bytes is not None:
         stored = stored_form(view, view_bytes.decode("utf-8"), stamp, hashlib.sha256(view_bytes).hexdigest())
-        return stored, detached(jws) if item.framed else jws
-    return stored_form({**view, "status": view.get("status", "active")}, None, stamp), jws
+        return _bindable(stored), detached(jws) if item.framed else jws
+    return _bindable(stored_form({**view, "status": view.get("status", "active")}, None, stamp)), jws
+
+
+_COLUMN_TYPES = frozenset((str, int, type(None)))
+
+
+def _bindable(stored: StoredDenial) -> StoredDenial:
+    """``stored``, if every value its rows bind to a column is text, an integer or null (a view with, say, a
+    list where a country belongs is refused alone, not left to fail the whole batch's write)."""
+    if all(type(value) in _COLUMN_TYPES for value in stored.row) and all(
+            type(role) is str and type(text) is str for _uid, _index, role, text in stored.names):
+        return stored
+    raise ValueError("a field the rows index holds neither text nor an integer")
 
 
 def received_signature(db: sqlite_utils.Database, node_id: str, uid: str) -> str | None:

@@ -124,18 +124,26 @@ class BatchBuilder:
                 holdings[uid] = (kind, version)
         return texts, holdings
 
-    def record_disclosures(self, peer_id: str, entries: list[tuple], channel: str, now: dt.datetime) -> None:
-        """The ledger: what each peer was sent, which version, when. Call inside a write transaction."""
+    def record_disclosures(self, peer_id: str, entries: list[tuple], channel: str, now: dt.datetime, *,
+                           holdings: bool = True) -> None:
+        """The ledger: what each peer was sent, which version, when (``holdings``: and what it holds now, unless
+        written before the sending). Call inside a write transaction."""
+        if holdings:
+            self.record_holdings(peer_id, entries, now)
+        self.db.conn.executemany(
+            "INSERT INTO disclosures (peer, record_type, uid, version, kind, view_hash, channel, at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(peer_id, rtype, uid, version, kind, vhash, channel, to_iso(now))
+             for rtype, uid, version, _, kind, vhash in entries])
+
+    def record_holdings(self, peer_id: str, entries: list[tuple], now: dt.datetime) -> None:
+        """What the peer holds (or may hold) of these records now. Call inside a write transaction."""
         stamp = to_iso(now)
         self.db.conn.executemany(
             "INSERT INTO holdings (peer, uid, record_type, version, rev, kind, view_hash, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (peer, uid) DO UPDATE SET version = excluded.version, rev = excluded.rev, "
             "kind = excluded.kind, view_hash = excluded.view_hash, at = excluded.at",
             [(peer_id, uid, rtype, version, rev, kind, vhash, stamp) for rtype, uid, version, rev, kind, vhash in entries])
-        self.db.conn.executemany(
-            "INSERT INTO disclosures (peer, record_type, uid, version, kind, view_hash, channel, at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(peer_id, rtype, uid, version, kind, vhash, channel, stamp) for rtype, uid, version, _, kind, vhash in entries])
 
 
 def push_to(db: sqlite_utils.Database, builder: BatchBuilder, peer: Peer, client, *, batch_size: int,
@@ -146,6 +154,7 @@ def push_to(db: sqlite_utils.Database, builder: BatchBuilder, peer: Peer, client
     to share); a peer that still answers 413 gets the same changes again in halves.
     """
     sent = batches = 0
+    unanswered = None  # the batch sent when no answer came
     budget = push_budget(max_body_bytes)
     cursor, failing = db.execute("SELECT push_cursor, failures FROM peer_state WHERE node_id = ?",
                                  [peer.node_id]).fetchone()
@@ -156,6 +165,13 @@ def push_to(db: sqlite_utils.Database, builder: BatchBuilder, peer: Peer, client
             # A batch with nothing for this peer is sent only while pushes to it are failing: its answer
             # is what shows the peer is back.
             contact = bool(out.entries) or bool(failing)
+            records = [entry for entry in out.entries if entry[4] == "record"]
+            if records:
+                # Possibly held from now on: a push whose answer is lost may have been stored (and the peer's
+                # pull cursor moved past it), so a later revocation or withdrawal of these records must still
+                # be sent to the peer as a tombstone. A tombstone counts as held only once the peer answered.
+                with write_transaction(db):
+                    builder.record_holdings(peer.node_id, records, now)
             if contact:
                 try:
                     client.post("/federation/v1/push", out.envelope)
@@ -164,6 +180,10 @@ def push_to(db: sqlite_utils.Database, builder: BatchBuilder, peer: Peer, client
                         raise
                     budget = max(1, out.size // 2)
                     continue
+                except PeerUnavailable as exc:
+                    if exc.may_have_arrived and out.entries:
+                        unanswered = out
+                    raise
             with write_transaction(db):
                 if out.entries:
                     builder.record_disclosures(peer.node_id, out.entries, "push", now)
@@ -181,11 +201,14 @@ def push_to(db: sqlite_utils.Database, builder: BatchBuilder, peer: Peer, client
     except (PeerUnavailable, PeerRefused) as exc:
         now = now_fn()
         with write_transaction(db):
+            if unanswered is not None:  # sent, and perhaps stored, though no answer came: the ledger says so
+                builder.record_disclosures(peer.node_id, unanswered.entries, "push-unanswered", now, holdings=False)
             failures = db.execute("SELECT failures FROM peer_state WHERE node_id = ?", [peer.node_id]).fetchone()[0] + 1
             retry = next_attempt(failures, now, status=getattr(exc, "status", None),
                                  retry_after=getattr(exc, "retry_after", None))
             db.execute("UPDATE peer_state SET failures = ?, next_attempt_at = ?, last_error = ? WHERE node_id = ?",
                        [failures, to_iso(retry), str(exc), peer.node_id])
         log.warning("push to %s failed (%s); retry after %s", peer.node_id, exc, to_iso(retry))
-        return {"peer": peer.node_id, "sent": sent, "ok": False, "error": str(exc), "retry_at": to_iso(retry)}
+        return {"peer": peer.node_id, "sent": sent, "ok": False, "error": str(exc), "retry_at": to_iso(retry),
+                "status": getattr(exc, "status", None)}
     return {"peer": peer.node_id, "sent": sent, "ok": True}

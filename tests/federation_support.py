@@ -22,7 +22,8 @@ Public API::
     wait_for(check, timeout, what) -> value         # poll until check() is truthy, never sleep for a schedule
     NodeDB(node)                                    # read-only sqlite3 look at a node's database
     RoguePeer(me, target)                           # speaks as `me` (its real keys) to `target`, byte by byte
-    RecordingProxy(target_port)                     # forwards HTTP and keeps every body and status
+    RecordingProxy(target_port)                     # forwards HTTP and keeps every body and status;
+                                                    # drop_answers: paths whose answers it loses
 """
 
 from __future__ import annotations
@@ -260,11 +261,15 @@ class NodeDB:
 
 
 class RecordingProxy:
-    """A small forwarding HTTP proxy in front of one node that keeps every request and response body."""
+    """A small forwarding HTTP proxy in front of one node that keeps every request and response body.
+
+    For a path in ``drop_answers`` it forwards the request and keeps the node's answer, then closes the
+    connection without passing the answer on: the node acted on a request whose sender saw no answer."""
 
     def __init__(self, target_port: int, port: int | None = None):
         self.target_port = target_port
         self.port = port or free_port()
+        self.drop_answers: set[str] = set()
         self.exchanges: list[dict] = []
         self._lock = threading.Lock()
         proxy = self
@@ -294,6 +299,9 @@ class RecordingProxy:
                     proxy.exchanges.append({"method": self.command, "path": self.path, "request": body,
                                             "status": status, "response": answer, "started": started,
                                             "finished": time.time()})
+                if self.path in proxy.drop_answers:
+                    self.close_connection = True
+                    return
                 self.send_response(status)
                 for name, value in reply_headers:
                     if name.lower() not in ("connection", "transfer-encoding", "content-length", "server", "date"):

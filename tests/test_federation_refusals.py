@@ -225,6 +225,22 @@ def test_bad_signature_on_one_record_inside_a_valid_batch(rogue, de, fed):
     assert de.refusals("bad_signature", "batch-item") >= 1
 
 
+def test_a_record_whose_indexed_fields_are_not_text_is_refused_alone(rogue, de, fed):
+    """Signed and canonical, but with a list where a country belongs (or a party name that is a number):
+    each is refused as malformed, and the rest of the batch is stored."""
+    good = rogue.view()
+    listed = rogue.view(destination_country=["RU"])
+    named = rogue.view()
+    named["parties"][0]["names"][0]["text"] = 7
+    before = de.refusal_codes()
+    response = rogue.push([rogue.item(listed), rogue.item(good), rogue.item(named)])
+    assert response.status_code == 200, response.text
+    assert response.json()["stored"] == 1 and response.json()["refused_by_code"] == {"malformed": 2}
+    assert de.stored_nothing(listed["uid"]) and de.stored_nothing(named["uid"])
+    assert fed.get("DE", good["uid"])
+    assert de.refusal_codes().get("malformed", 0) == before.get("malformed", 0) + 2
+
+
 def test_record_signed_by_a_key_that_is_not_the_origins(rogue, de, fed):
     """An item signed by TN's real key under TN's kid, inside MT's batch: MT's identity does not list it."""
     tn = RoguePeer(fed["TN"], fed["DE"])

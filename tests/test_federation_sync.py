@@ -194,6 +194,57 @@ def test_pull_heals_what_push_missed(fed):
         assert count == 3
 
 
+def test_a_revocation_made_while_a_peer_is_down_reaches_it_when_back(fed):
+    doc = fed.publish("MT")
+    fed.wait_visible("DE", doc["uid"])
+    fed.stop("DE")
+    try:
+        response = fed.api("MT").post(fed.url("MT", f"/api/v1/denials/{doc['uid']}/revoke"),
+                                      json={"reason": "Licence later granted on appeal"}, timeout=10)
+        assert response.status_code == 200
+        wait_for(lambda: NodeDB(fed["MT"]).peer_state("DE")["failures"] >= 1, 20, "MT's failed push to DE")
+    finally:
+        fed.start("DE")
+    out = fed["MT"].cli("sync", "--peer", "DE").stdout
+    assert "DE: push sent 1" in out, out
+    fed.wait_gone("DE", doc["uid"])
+
+
+def test_a_revocation_reaches_a_peer_that_stored_a_push_whose_answer_was_lost(fed):
+    """DE stores a pushed record, but its answer never reaches MT; DE's next pull then moves MT's push
+    cursor past the record without fetching it again. MT still counts the record as possibly held by DE
+    (and its ledger says the push went unanswered), so the revocation reaches DE as a tombstone."""
+    mt, de = NodeDB(fed["MT"]), NodeDB(fed["DE"])
+    proxy = fed.proxies["DE"]
+    proxy.drop_answers = {"/federation/v1/push"}
+    try:
+        doc = fed.publish("MT")
+        fed.wait_visible("DE", doc["uid"])
+        state = wait_for(lambda: (s := mt.peer_state("DE"))["failures"] >= 1 and s, 20, "MT's unanswered push")
+        assert "unreachable" in state["last_error"]
+        assert mt.rows("SELECT channel FROM disclosures WHERE uid = ? AND peer = 'DE'",
+                       [doc["uid"]]) == [("push-unanswered",)]
+        out = fed["DE"].cli("sync", "--peer", "MT").stdout
+        assert "pull stored 0, dropped 0, unchanged 0" in out, out  # the pushed batch moved DE's pull cursor
+        assert mt.peer_state("DE")["push_cursor"] == mt.value("SELECT max(seq) FROM changes")
+
+        response = fed.api("MT").post(fed.url("MT", f"/api/v1/denials/{doc['uid']}/revoke"),
+                                      json={"reason": "Licence later granted on appeal"}, timeout=10)
+        assert response.status_code == 200
+        # The push is backing off: run it now (its answer is lost again, so the command reports a failure).
+        out = fed["MT"].cli("sync", "--peer", "DE", check=False).stdout
+        assert "DE: push FAILED (DE unreachable" in out, out
+        fed.wait_gone("DE", doc["uid"])
+        assert de.holds(doc["uid"])["received"][0][3] == "tombstone"
+    finally:
+        proxy.drop_answers = set()
+    out = fed["MT"].cli("sync", "--peer", "DE").stdout
+    assert mt.peer_state("DE")["failures"] == 0, out
+    assert mt.rows("SELECT kind, channel FROM disclosures WHERE uid = ? AND peer = 'DE' ORDER BY id",
+                   [doc["uid"]]) == [("record", "push-unanswered"), ("tombstone", "push-unanswered"),
+                                     ("tombstone", "push")]  # sent again until an answer says it arrived
+
+
 def test_no_record_content_in_clear_between_nodes_or_in_logs(fed):
     marker = "Zhemchug Morskoy Bravo-7731 LLC"
     cyrillic = "ООО Жемчуг Морской Браво"
