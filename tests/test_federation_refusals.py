@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import uuid
 
 import pytest
 from federation_support import NodeDB, RoguePeer, start_federation, update_settings, wait_for
@@ -346,6 +347,21 @@ def test_refusals_are_logged_without_content(fed, rogue):
     log = fed["DE"].log()
     assert "Zhemchug-Bravo-7731" not in log and "Tekhnoprom" not in log and "Технопром" not in log
 
+
+
+def test_the_signed_target_uri_is_the_path_as_sent_with_its_percent_encoding(rogue, de):
+    """A consultation's uid may be written in any form UUID accepts, braces included, which travel
+    percent-encoded: the receiver checks the signature over the target URI as sent, not as decoded."""
+    before = de.refusal_codes()
+    path = "/federation/v1/consultations/%7B" + str(uuid.uuid4()) + "%7D/messages"
+    response = rogue.post(path, rogue.seal([]))
+    assert response.status_code != 401, response.text
+    assert de.refusal_codes() == before
+    # The same request signed over the decoded path is not the request sent.
+    url = rogue.target_url + path.replace("%7B", "{").replace("%7D", "}")
+    _url, headers, raw = rogue.signed(path, rogue.seal([]), url=url)
+    assert rogue.send(rogue.target_url + path, headers, raw).status_code == 401
+    assert de.refusal_codes().get("bad_signature", 0) == before.get("bad_signature", 0) + 1
 
 
 def test_a_base_url_written_with_a_trailing_slash_still_authenticates_peers(fed, rogue, de):

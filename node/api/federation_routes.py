@@ -8,6 +8,7 @@ with no detail; the reason is logged and counted here.
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 import orjson
 from flask import Blueprint, current_app, jsonify, request
@@ -35,10 +36,14 @@ def exchange():
 
 
 def signed_url() -> str:
-    url = runtime().settings.base_url.rstrip("/") + request.path  # as peers sign it (docs/protocol.md)
-    if request.query_string:
-        url += "?" + request.query_string.decode("latin-1")
-    return url
+    """The target URI as peers sign it (docs/protocol.md): this node's base URL without a trailing slash, then
+    the request's path and query exactly as sent, percent-encoding kept."""
+    target = request.environ.get("REQUEST_URI") or request.environ.get("RAW_URI") or ""
+    if not target.startswith("/"):  # a server that does not pass the raw request target on
+        target = quote(request.path, safe="/:@!$&'()*+,;=-._~")
+        if request.query_string:
+            target += "?" + request.query_string.decode("latin-1")
+    return runtime().settings.base_url.rstrip("/") + target
 
 
 def refused_response(exc: PeerRequestRefused):
