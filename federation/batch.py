@@ -230,6 +230,18 @@ def cursor_position(cursor) -> int:
     return int(cursor)
 
 
+def continues_from(batch: Batch, cursor) -> bool:
+    """Whether ``batch`` answers a pull asked from ``cursor``: its ``after`` is that cursor and its
+    ``next_cursor`` (when given) is a cursor not before it. An answer recorded from an earlier pull and
+    replayed, or one for another cursor, is not."""
+    try:
+        if batch.after is None or cursor_position(batch.after) != cursor_position(cursor):
+            return False
+        return batch.next_cursor is None or cursor_position(batch.next_cursor) >= cursor_position(batch.after)
+    except ValueError:
+        return False
+
+
 def open_batch(envelope: dict, *, me: str, my_keys: dict, sender_public_lookup) -> Batch:
     plaintext = open_envelope(envelope, me=me, my_keys=my_keys, sender_public_lookup=sender_public_lookup)
     try:

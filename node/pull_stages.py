@@ -26,7 +26,10 @@ from __future__ import annotations
 import queue
 import threading
 
+from federation.batch import continues_from
+
 from .database import connect
+from .inbound import PeerRequestRefused
 from .timestamps import utc_now
 
 _END = object()
@@ -110,6 +113,8 @@ class PullStages:
         for _ in range(self.max_batches):
             envelope = self.exchange.request_changes(self.peer, cursor, self._stored)
             batch = self.exchange.intake(db).open(self.peer.node_id, envelope)
+            if not continues_from(batch, cursor):  # an answer replayed from an earlier pull, say
+                raise PeerRequestRefused("cursor_mismatch", self.peer.node_id)
             if not self._hand(self._opened, batch) or not batch.more:
                 return
             cursor = batch.next_cursor or cursor or "0"

@@ -264,12 +264,15 @@ class RecordingProxy:
     """A small forwarding HTTP proxy in front of one node that keeps every request and response body.
 
     For a path in ``drop_answers`` it forwards the request and keeps the node's answer, then closes the
-    connection without passing the answer on: the node acted on a request whose sender saw no answer."""
+    connection without passing the answer on: the node acted on a request whose sender saw no answer.
+    For a path in ``replay`` it answers, without forwarding, with the answer given there (one it recorded
+    before: ``answer_to(path)``), as someone on the network replaying an earlier answer would."""
 
     def __init__(self, target_port: int, port: int | None = None):
         self.target_port = target_port
         self.port = port or free_port()
         self.drop_answers: set[str] = set()
+        self.replay: dict[str, tuple] = {}
         self.exchanges: list[dict] = []
         self._lock = threading.Lock()
         proxy = self
@@ -285,20 +288,24 @@ class RecordingProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-                conn = http.client.HTTPConnection("127.0.0.1", proxy.target_port, timeout=60)
-                try:
-                    conn.request(self.command, self.path, body=body, headers=headers)
-                    response = conn.getresponse()
-                    answer = response.read()
-                    status, reply_headers = response.status, response.getheaders()
-                except OSError:
-                    status, reply_headers, answer = 502, [], b""
-                finally:
-                    conn.close()
+                replayed = proxy.replay.get(self.path)
+                if replayed is not None:
+                    status, reply_headers, answer = replayed
+                else:
+                    conn = http.client.HTTPConnection("127.0.0.1", proxy.target_port, timeout=60)
+                    try:
+                        conn.request(self.command, self.path, body=body, headers=headers)
+                        response = conn.getresponse()
+                        answer = response.read()
+                        status, reply_headers = response.status, response.getheaders()
+                    except OSError:
+                        status, reply_headers, answer = 502, [], b""
+                    finally:
+                        conn.close()
                 with proxy._lock:
                     proxy.exchanges.append({"method": self.command, "path": self.path, "request": body,
-                                            "status": status, "response": answer, "started": started,
-                                            "finished": time.time()})
+                                            "status": status, "response": answer, "headers": reply_headers,
+                                            "started": started, "finished": time.time()})
                 if self.path in proxy.drop_answers:
                     self.close_connection = True
                     return
@@ -327,6 +334,12 @@ class RecordingProxy:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def answer_to(self, path: str) -> tuple:
+        """(status, headers, body) of the last answer the node gave to a request for ``path``."""
+        with self._lock:
+            last = [exchange for exchange in self.exchanges if exchange["path"] == path][-1]
+        return last["status"], last["headers"], last["response"]
 
     def bodies(self) -> list[bytes]:
         with self._lock:

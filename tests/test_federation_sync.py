@@ -194,6 +194,29 @@ def test_pull_heals_what_push_missed(fed):
         assert count == 3
 
 
+def test_an_earlier_pull_answer_replayed_is_refused_and_the_cursor_stays(fed):
+    """Someone on the network answers DE's pull with MT's sealed answer to an earlier pull (it opens, but
+    it continues from an older cursor): DE refuses it and its pull cursor does not move back."""
+    mt, de = NodeDB(fed["MT"]), NodeDB(fed["DE"])
+    fed["DE"].cli("sync", "--peer", "MT")
+    proxy = fed.proxies["MT"]
+    earlier = proxy.answer_to("/federation/v1/changes")
+    doc = fed.publish("MT")
+    fed.wait_visible("DE", doc["uid"])
+    head = str(mt.value("SELECT max(seq) FROM changes"))
+    wait_for(lambda: de.peer_state("MT")["pull_cursor"] == head, 10, "DE's pull cursor at MT's last change")
+    proxy.replay["/federation/v1/changes"] = earlier
+    try:
+        result = fed["DE"].cli("sync", "--peer", "MT", check=False)
+    finally:
+        proxy.replay.clear()
+    assert result.returncode == 1 and "pull FAILED" in result.stdout and "cursor_mismatch" in result.stdout
+    state = de.peer_state("MT")
+    assert state["pull_cursor"] == head and "cursor_mismatch" in state["last_pull_error"]
+    assert "pull stored 0" in fed["DE"].cli("sync", "--peer", "MT").stdout
+    assert de.peer_state("MT")["pull_cursor"] == head
+
+
 def test_a_revocation_made_while_a_peer_is_down_reaches_it_when_back(fed):
     doc = fed.publish("MT")
     fed.wait_visible("DE", doc["uid"])
