@@ -35,6 +35,10 @@ log = logging.getLogger("cordon.live_query")
 QUERY_TYPE = "denial"
 #: Hits answered per party at most.
 MAX_HITS = 20
+#: The party field each screening signal tells about (any other signal is about the names): an answer
+#: names a signal only when the view keeps that field.
+SIGNAL_FIELDS = {"country_match": "country", "country_mismatch": "country", "identifier_match": "identifiers",
+                 "identifier_conflict": "identifiers"}
 
 
 def may_query(policy, peer: str) -> bool:
@@ -67,15 +71,18 @@ def answer_query(runtime, peer_id: str, body: dict, now: dt.datetime) -> dict:
                 continue
             doc = json.loads(row[0])
             decision = policy.decide(doc, QUERY_TYPE, peer_id)
-            if decision.action == "withhold":
+            # A hit on a party the view leaves out (a withheld role) would tell the asker who that party is.
+            if decision.action == "withhold" or not decision.shows_party(hit["party_role"]):
                 continue
             # canonical JSON carries no floats: scores travel as decimal strings
-            answer = {"ref": doc.get("ref"), "uid": doc["uid"], "score": f"{hit['score']:.4f}", "hit": True}
+            answer = {"ref": doc.get("ref") if "ref" in decision.fields else None, "uid": doc["uid"],
+                      "score": f"{hit['score']:.4f}", "hit": True}
             if decision.action == "share" or decision.answer_level == "detail":
                 view = decision.view(doc)
                 answer["record"] = view
-                answer["matched_name"] = hit["matched_name"]
-                answer["signals"] = [s["name"] for s in hit["signals"]]
+                kept = decision.party_fields if "parties" in decision.fields else frozenset()
+                answer["matched_name"] = hit["matched_name"] if "names" in kept else None
+                answer["signals"] = [s["name"] for s in hit["signals"] if SIGNAL_FIELDS.get(s["name"], "names") in kept]
                 ledger.append((QUERY_TYPE, doc["uid"], doc["version"], 0, "detail", view_hash(view)))
             else:
                 ledger.append((QUERY_TYPE, doc["uid"], doc["version"], 0, "hit", ""))

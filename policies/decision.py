@@ -104,6 +104,21 @@ class Decision:
         return self._outcome.projection.fields
 
     @property
+    def party_fields(self) -> frozenset[str]:
+        """Fields kept inside each visible party (empty when withheld)."""
+        return self._outcome.projection.party_fields
+
+    def shows_party(self, role) -> bool:
+        """True if a match on a party of this role may be answered: at level ``hit`` a party of any known
+        role (the answer names no party), otherwise a party the view shows. A party without a known role,
+        never."""
+        if not isinstance(role, str):
+            return False
+        if self._outcome.action == ANSWER and self._outcome.answer_level == HIT:
+            return role in ALL_ROLES
+        return role in self._outcome.projection.roles
+
+    @property
     def redacted_roles(self) -> frozenset[str]:
         """Party roles that never appear in the view."""
         return ALL_ROLES - self._outcome.projection.roles

@@ -27,7 +27,7 @@ groups:
   query-partners: {members: [TN]}
   everyone: {members: [DE, TN, FR]}
 views:
-  no-exporter: {redact: [], redact_roles: [exporter]}
+  no-exporter: {redact: [ref], redact_roles: [exporter]}
 rules:
   - name: share-with-de
     match: {record_type: denial, peer_group: sync-partners}
@@ -112,6 +112,27 @@ def test_live_query_answer_only_refusal_and_timeout(federation):
                     (doc["uid"],)) == 1
     tn = NodeDB(fed["TN"])
     assert tn.value("SELECT count(*) FROM audit_log WHERE action = 'query.ask'") >= 1
+
+
+def test_a_live_answer_reveals_no_party_or_field_the_view_withholds(federation):
+    """DE's view leaves out exporters and the national reference: a live query on the exporter's name is no
+    hit (a hit would tell DE who the exporter is), and a hit on the end-user carries no reference."""
+    fed = federation
+    end_user = {**PARTY, "names": [{"text": "Borealis Lasertech Oy"}], "country": "FI"}
+    exporter = {**EXPORTER, "names": [{"text": "Valletta Opticals Ltd"}]}
+    doc = fed.publish("MT", parties=[end_user, exporter], destination_country="FI")
+    wait_for(lambda: screen(fed, "MT", "Valletta Opticals Ltd")["results"][0]["hits"], 60,
+             "MT to index its own denial", interval=0.5)
+
+    live = screen(fed, "DE", "Valletta Opticals Ltd", live=True)["live"]
+    assert "MT" in live["answered"], live
+    assert [hit for hit in live["answered"]["MT"][0]["hits"] if hit["uid"] == doc["uid"]] == []
+
+    live = screen(fed, "DE", "Borealis Lasertech Oy", live=True)["live"]
+    (hit,) = [hit for hit in live["answered"]["MT"][0]["hits"] if hit["uid"] == doc["uid"]]
+    assert hit["matched_name"] == "Borealis Lasertech Oy"
+    assert [party["role"] for party in hit["record"]["parties"]] == ["end_user"]
+    assert hit["ref"] is None and "ref" not in hit["record"]
 
 
 def test_time_before_sending_counts_against_the_peer_timeout(tmp_path):
