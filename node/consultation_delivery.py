@@ -23,7 +23,7 @@ import uuid
 
 from federation.backoff import next_attempt
 from federation.batch import open_json, seal_json
-from federation.errors import FederationError
+from federation.errors import FederationError, MalformedMessage
 from federation.peer_client import PeerRefused, PeerUnavailable
 
 from .consultations import ConsultationRegistry
@@ -94,14 +94,16 @@ class ConsultationCourier:
                     result["refused"] += 1
                     continue
                 try:
-                    answer = self._send(peer, event, consultation_uid, payload)
-                except PeerRefused as exc:
-                    log.warning("%s refused consultation %s event %s: %s", peer_id, consultation_uid, event,
-                                exc.status)
-                    self._refused(row_id, consultation_uid, event, event_uid, peer_id, str(exc), now, payload)
-                    result["refused"] += 1
-                    continue
+                    answer = self._send_announcing(peer, event, consultation_uid, payload)
                 except (PeerUnavailable, FederationError, ValueError) as exc:
+                    # A 401 is no verdict on the event: the peer may not know this node's current keys yet
+                    # (announced, and still refused), or a clock is off. It is tried again later, as a peer down.
+                    if isinstance(exc, PeerRefused) and exc.status != 401:
+                        log.warning("%s refused consultation %s event %s: %s", peer_id, consultation_uid, event,
+                                    exc.status)
+                        self._refused(row_id, consultation_uid, event, event_uid, peer_id, str(exc), now, payload)
+                        result["refused"] += 1
+                        continue
                     status = getattr(exc, "status", None)
                     retry = next_attempt(attempts + 1, now, status=status, retry_after=getattr(exc, "retry_after", None))
                     with write_transaction(self.db):
@@ -124,14 +126,26 @@ class ConsultationCourier:
                                             "state = 'pending'", [result["peer"]]).fetchone()[0]
         return result
 
+    def _send_announcing(self, peer, event: str, consultation_uid: str, body: dict) -> dict:
+        """``_send``; refused with 401, announce this node's identity to the peer and send once more."""
+        try:
+            return self._send(peer, event, consultation_uid, body)
+        except PeerRefused as exc:
+            if exc.status != 401 or not self.exchange.announce_to(peer):
+                raise
+        return self._send(peer, event, consultation_uid, body)
+
     def _send(self, peer, event: str, consultation_uid: str, body: dict) -> dict:
         exchange = self.exchange
         envelope = seal_json(exchange.sender(), peer.recipient(), body)
         response = exchange.client(peer).post(event_path(event, consultation_uid), envelope)
         keyring = self.runtime.keyring
-        return open_json(response.json(), me=self.runtime.node_id, my_keys=keyring.encryption_keys(),
-                         sender_public_lookup=lambda sender, kid: peer.encryption_public(kid)
-                         if sender == peer.node_id else None)
+        answer = open_json(response.json(), me=self.runtime.node_id, my_keys=keyring.encryption_keys(),
+                           sender_public_lookup=lambda sender, kid: peer.encryption_public(kid)
+                           if sender == peer.node_id else None)
+        if answer.get("uid") != consultation_uid:  # an answer about another consultation: not this event's
+            raise MalformedMessage("the answer is about another consultation")
+        return answer
 
     # -- bookkeeping ------------------------------------------------------------------
     def _delivered(self, row_id, consultation_uid, event, event_uid, peer_id, answer: dict, now, payload) -> None:

@@ -70,13 +70,13 @@ class ConsultationIntake:
         if not isinstance(raw_uids, list) or not 1 <= len(raw_uids) <= 20:
             raise ValidationFailed("denial_uids must list 1-20 uids", fields={"denial_uids": "expected a list"})
         denial_uids = [uid_text(u, "denial_uids") for u in raw_uids]
-        denials = self._visible_denials(peer, denial_uids)
         uid = uid_text(consultation.get("uid"), "uid")
         existing = self.registry.find(uid)
-        if existing is not None:
+        if existing is not None:  # a retried opening (its answer lost): the stored state, whatever changed since
             if existing["direction"] != "inbox" or existing["requesting_state"] != peer:
                 raise PeerRequestRefused(REFUSED, peer, status=403)
-            return self._open_answer(existing)
+            return self._open_answer(existing, peer)
+        denials = self._visible_denials(peer, denial_uids)
         transaction = load(ProposedTransaction(), consultation.get("transaction"), "proposed transaction")
         opened_at = timestamp(consultation.get("opened_at"), "opened_at")
         response_due = timestamp(consultation.get("response_due"), "response_due")
@@ -106,7 +106,7 @@ class ConsultationIntake:
                 self.registry.audit.append(actor=f"peer:{peer}", action="consultation.received", target=uid, detail={
                     "requesting_state": peer, "denial_uids": denial_uids, "response_due": doc["response_due"]},
                     at=now)
-        return self._open_answer(doc)
+        return self._open_answer(doc, peer)
 
     def _visible_denials(self, peer: str, uids: list[str]) -> list[dict]:
         denials = []
@@ -121,9 +121,22 @@ class ConsultationIntake:
             denials.append(denial)
         return denials
 
-    @staticmethod
-    def _open_answer(doc: dict) -> dict:
-        return {"accepted": True, "uid": doc["uid"], "status": doc["status"], "denial_refs": doc["denial_refs"]}
+    def _open_answer(self, doc: dict, peer: str) -> dict:
+        return {"accepted": True, "uid": doc["uid"], "status": doc["status"],
+                "denial_refs": self._refs_for(peer, doc["denial_uids"])}
+
+    def _refs_for(self, peer: str, uids: list[str]) -> list[str]:
+        """The national references of these denials that the policy view for ``peer`` keeps (a view may
+        leave ``ref`` out; a denial the policy now withholds gives none)."""
+        refs = []
+        for uid in uids:
+            row = self.db.execute("SELECT doc FROM denials WHERE uid = ? AND origin = ?", [uid, self.node_id]).fetchone()
+            if row is None:
+                continue
+            denial = json.loads(row[0])
+            if denial.get("ref") and "ref" in self.policy.decide(denial, "denial", peer).fields:
+                refs.append(denial["ref"])
+        return refs
 
     # -- follow-ups -------------------------------------------------------------------
     def receive_message(self, peer: str, uid: str, body: dict, now: dt.datetime) -> dict:

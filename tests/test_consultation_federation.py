@@ -297,3 +297,48 @@ def test_a_flagged_licence_offers_the_consultation_that_opens_it(fed, denial):
     assert opened.status_code == 201, opened.text
     assert opened.json()["delivery"]["state"] == "delivered"
     assert fed.consultation("MT", opened.json()["uid"])["transaction"]["destination_country"] == "RU"
+
+
+def test_an_opening_sent_again_after_its_answer_was_lost_gets_the_stored_state(fed):
+    """TN's courier sends an opening again (its first answer was lost: TN never recorded it as delivered)
+    after MT revoked the denial: MT answers from the consultation it already holds instead of refusing it,
+    so TN's copy is not withdrawn while MT's stays open."""
+    response = fed.call("MT", "POST", "/api/v1/denials", json=sample_denial(f"MT/DEN/C/{uuid.uuid4().hex[:8]}"))
+    assert response.status_code == 201, response.text
+    doc = response.json()
+    wait_for(lambda: fed.call("TN", "GET", f"/api/v1/denials/{doc['uid']}").status_code == 200, what="sync to TN")
+    uid = open_at_tn(fed, doc)["uid"]
+    assert fed.consultation("MT", uid)["status"] == "open"
+    revoked = fed.call("MT", "POST", f"/api/v1/denials/{doc['uid']}/revoke", json={"reason": "Granted on appeal"})
+    assert revoked.status_code == 200, revoked.text
+    # What TN's database holds when it crashed after sending the opening and before recording the answer.
+    conn = sqlite3.connect(fed["TN"].data_dir / "cordon.db", timeout=30)
+    with conn:
+        conn.execute("UPDATE consultation_deliveries SET state = 'pending', done_at = NULL WHERE consultation_uid = ? "
+                     "AND event = 'open'", [uid])
+    conn.close()
+    result = json.loads(fed["TN"].cli("jobs", "run", "deliver-consultations").stdout)
+    assert rows(fed["TN"], "SELECT state FROM consultation_deliveries WHERE consultation_uid = ? AND event = 'open'",
+                [uid]) == [("delivered",)], result
+    assert fed.consultation("TN", uid)["status"] == "open"
+    assert rows(fed["MT"], "SELECT count(*) FROM consultations WHERE uid = ?", [uid]) == [(1,)]
+
+
+def test_a_message_refused_with_401_is_sent_again_after_announcing_new_keys(fed, denial):
+    """TN rotates its keys while MT is down, so MT cannot be told; TN's next message is refused with 401.
+    TN's courier announces its identity and sends it again: delivered, not lost as refused. (Runs last:
+    TN's keys change.)"""
+    uid = open_at_tn(fed, denial)["uid"]
+    fed["MT"].stop()
+    try:
+        assert "told MT: not delivered now" in fed["TN"].cli("keys", "rotate").stdout
+        doc = reply(fed, "TN", uid, "info", "Signed with TN's new key.")
+        assert doc["messages"][-1]["delivery"] == "pending"
+    finally:
+        fed["MT"].start()
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    result = json.loads(fed["TN"].cli("jobs", "run", "deliver-consultations", "--now", to_iso(later)).stdout)
+    assert rows(fed["TN"], "SELECT event, state FROM consultation_deliveries WHERE consultation_uid = ? ORDER BY id",
+                [uid]) == [("open", "delivered"), ("message", "delivered")], result
+    assert fed.consultation("MT", uid)["messages"][-1]["text"] == "Signed with TN's new key."
+    assert fed.consultation("TN", uid)["status"] == "open"
