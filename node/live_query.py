@@ -18,9 +18,10 @@ import datetime as dt
 import json
 import logging
 import time
+import uuid
 
 from federation.batch import open_json, seal_json
-from federation.errors import FederationError
+from federation.errors import FederationError, MalformedMessage
 from federation.peer_client import PeerRefused, PeerUnavailable
 
 from .audit import AuditLog
@@ -96,7 +97,11 @@ def answer_query(runtime, peer_id: str, body: dict, now: dt.datetime) -> dict:
             [(peer_id, rtype, uid, version, kind, vhash, stamp) for rtype, uid, version, _, kind, vhash in ledger])
         AuditLog(db).append(actor=f"peer:{peer_id}", action="query.answer", target=peer_id, detail={
             "parties": len(parties), "disclosed": [{"uid": e[1], "level": e[4]} for e in ledger][:100]}, at=now)
-    return {"answers": answers, "node": runtime.node_id}
+    answer = {"answers": answers, "node": runtime.node_id}
+    request_id = body.get("request_id")
+    if isinstance(request_id, str) and 0 < len(request_id) <= 128:
+        answer["request_id"] = request_id  # binds the sealed answer to this query
+    return answer
 
 
 # How long after the deadline the asker still waits for a peer whose answer arrived in time to be opened.
@@ -119,7 +124,7 @@ class LiveQuery:
         timeout = timeout or runtime.settings.peer_timeout_seconds
         deadline = started + timeout
         body = {"parties": [{"names": p.names, "country": p.country, "identifiers": p.identifiers} for p in parties],
-                "threshold": None if threshold is None else f"{threshold:.4f}"}
+                "threshold": None if threshold is None else f"{threshold:.4f}", "request_id": uuid.uuid4().hex}
         peers = self.exchange.peers()
         sender = self.exchange.sender()
         futures = {self.pool.submit(self._ask_one, peer, body, deadline, sender): peer.node_id for peer in peers}
@@ -163,7 +168,7 @@ class LiveQuery:
             opened = open_json(response.json(), me=exchange.node_id, my_keys=keyring.encryption_keys(),
                                sender_public_lookup=lambda who, kid: peer.encryption_public(kid)
                                if who == peer.node_id else None)
-            return "answered", opened.get("answers", [])
+            return "answered", answers_to(body, opened)
         except PeerRefused:
             return "refused", None
         except PeerUnavailable as exc:
@@ -174,6 +179,20 @@ class LiveQuery:
 
     def stop(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def answers_to(body: dict, opened: dict) -> list:
+    """The answers in a peer's opened answer to ``body``; raises ``MalformedMessage`` unless it echoes the
+    query's ``request_id`` (an answer to another query, replayed, does not) and holds one entry per party,
+    in order, each with a list of hits."""
+    answers = opened.get("answers")
+    if opened.get("request_id") != body["request_id"]:
+        raise MalformedMessage("the answer is not to this query")
+    if not isinstance(answers, list) or len(answers) != len(body["parties"]) or not all(
+            isinstance(entry, dict) and entry.get("query") == index and isinstance(entry.get("hits"), list)
+            and all(isinstance(hit, dict) for hit in entry["hits"]) for index, entry in enumerate(answers)):
+        raise MalformedMessage("the answer does not hold one list of hits per party asked about")
+    return answers
 
 
 def open_query(runtime, peer_id: str, envelope: dict) -> dict:

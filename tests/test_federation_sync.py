@@ -217,6 +217,27 @@ def test_an_earlier_pull_answer_replayed_is_refused_and_the_cursor_stays(fed):
     assert de.peer_state("MT")["pull_cursor"] == head
 
 
+def test_a_live_answer_replayed_from_another_query_is_not_taken(fed):
+    """Someone on the network answers DE's live query in MT's name with MT's sealed answer to an earlier
+    query (it opens): DE counts MT as unreachable for this query and keeps TN's answer."""
+    def ask(name):
+        response = fed.api("DE").post(fed.url("DE", "/api/v1/screen"), json={"name": name, "live": True}, timeout=60)
+        assert response.status_code == 200, response.text
+        return response.json()["live"]
+
+    first = ask("Orion Dual Systems FZE")
+    assert {"MT", "TN"} <= set(first["answered"]), first
+    proxy = fed.proxies["MT"]
+    proxy.replay["/federation/v1/query"] = proxy.answer_to("/federation/v1/query")
+    try:
+        second = ask("Northwind Avionics GmbH")
+    finally:
+        proxy.replay.clear()
+    assert "MT" in second["unreachable"] and "MT" not in second["answered"], second
+    assert "TN" in second["answered"]
+    assert "MT" in ask("Northwind Avionics GmbH")["answered"]
+
+
 def test_a_revocation_made_while_a_peer_is_down_reaches_it_when_back(fed):
     doc = fed.publish("MT")
     fed.wait_visible("DE", doc["uid"])

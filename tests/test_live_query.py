@@ -8,6 +8,7 @@ import pytest
 from federation_support import Federation, HungPeer, NodeDB, add_peer, init_data_dir, peer, wait_for
 from nodeproc import NodeProcess, free_port
 
+from federation.errors import MalformedMessage
 from node import live_query
 from node.exchange import Exchange
 from node.keyring import IDENTITY_NAME
@@ -133,6 +134,23 @@ def test_a_live_answer_reveals_no_party_or_field_the_view_withholds(federation):
     assert hit["matched_name"] == "Borealis Lasertech Oy"
     assert [party["role"] for party in hit["record"]["parties"]] == ["end_user"]
     assert hit["ref"] is None and "ref" not in hit["record"]
+
+
+@pytest.mark.parametrize("answer", [
+    {"answers": [{"query": 0, "hits": []}, {"query": 1, "hits": []}], "request_id": "other"},  # another query's
+    {"answers": [{"query": 0, "hits": []}, {"query": 1, "hits": []}]},  # no request id
+    {"answers": [{"query": 0, "hits": []}], "request_id": "q1"},  # one party missing
+    {"answers": [{"query": 1, "hits": []}, {"query": 0, "hits": []}], "request_id": "q1"},  # out of order
+    {"answers": [{"query": 0}, {"query": 1, "hits": []}], "request_id": "q1"},  # no hits
+    {"answers": [{"query": 0, "hits": ["MT/DEN/1"]}, {"query": 1, "hits": []}], "request_id": "q1"},
+    {"answers": "none", "request_id": "q1"},
+])
+def test_an_answer_not_to_this_query_or_not_well_formed_is_not_taken(answer):
+    body = {"parties": [{"names": ["A Trading"]}, {"names": ["B Trading"]}], "request_id": "q1"}
+    with pytest.raises(MalformedMessage):
+        live_query.answers_to(body, answer)
+    good = {"answers": [{"query": 0, "hits": [{"hit": True}]}, {"query": 1, "hits": []}], "request_id": "q1"}
+    assert live_query.answers_to(body, good) == good["answers"]
 
 
 def test_time_before_sending_counts_against_the_peer_timeout(tmp_path):
