@@ -177,11 +177,12 @@ def test_live_query_examples(peers):
     hit_keys = {"hit", "uid", "ref", "score"}
     detail_keys = hit_keys | {"record", "matched_name", "signals"}
     assert [set(hit) for hit in documented["answers"][0]["hits"]] == [detail_keys, hit_keys]
-    assert set(documented) == {"answers", "node"}
+    assert set(documented) == {"answers", "node", "request_id"}
 
     status, answer = peers.post("DE", "/federation/v1/query", request)
     assert status == 200
     assert set(answer) == set(documented) and answer["node"] == "MT"
+    assert answer["request_id"] == request["request_id"]
     assert [a["query"] for a in answer["answers"]] == list(range(len(request["parties"])))
     [hit] = answer["answers"][0]["hits"]
     assert set(hit) == detail_keys and hit["uid"] == peers.denial["uid"] and hit["hit"] is True
