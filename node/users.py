@@ -32,6 +32,8 @@ MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
 MAX_FAILURES = 5
 LOCK_MINUTES = 15
+#: What every refused sign-in says (whether the name exists, or the account is locked, is not told).
+SIGN_IN_FAILED = "unknown user name or wrong password"
 
 
 @functools.cache
@@ -144,24 +146,35 @@ class UserRegistry:
     def authenticate(self, name: str, password: str, *, now: dt.datetime | None = None) -> User:
         """The user if ``password`` is theirs and the account is active and not locked; else Unauthenticated.
 
-        The message never says whether the name exists."""
+        Each attempt is counted as a failure before the password is checked (and the count set back when it
+        is right), so guesses sent at once never get more than :data:`MAX_FAILURES` passwords checked before
+        the lock. The message never says whether the name exists, nor whether the account is locked."""
         now = now or utc_now()
         name = (name or "").strip()
-        row = self.db.execute("SELECT name, password_hash, disabled_at, locked_until FROM users "
-                              "WHERE name = ? COLLATE NOCASE", [name]).fetchone()
+        row = self.db.execute("SELECT name, password_hash, disabled_at FROM users WHERE name = ? COLLATE NOCASE",
+                              [name]).fetchone()
         if row is None:
             check_secret(password or "", decoy_hash())
             with write_transaction(self.db):
                 self.audit.append(actor="web", action="user.login_failed", target="",
                                   detail={"reason": "unknown_name", "name_sha256": name_digest(name)}, at=now)
-            raise Unauthenticated("unknown user name or wrong password")
-        stored_name, digest, disabled_at, locked_until = row
-        if locked_until and parse_iso(locked_until) > now:
-            with write_transaction(self.db):
+            raise Unauthenticated(SIGN_IN_FAILED)
+        stored_name, digest, disabled_at = row
+        with write_transaction(self.db):
+            failures, locked_until = self.db.execute("SELECT failed_logins, locked_until FROM users WHERE name = ?",
+                                                     [stored_name]).fetchone()
+            locked = bool(locked_until) and parse_iso(locked_until) > now
+            if locked:
                 self.audit.append(actor=f"user:{stored_name}", action="user.login_failed", target="",
                                   detail={"reason": "locked"}, at=now)
-            minutes = max(1, int((parse_iso(locked_until) - now).total_seconds() // 60) + 1)
-            raise Unauthenticated(f"too many failed sign-ins: this account is locked for {minutes} more minute(s)")
+            else:
+                failures = (0 if locked_until else failures) + 1  # an expired lock starts the count again
+                lock = to_iso(now + dt.timedelta(minutes=LOCK_MINUTES)) if failures >= MAX_FAILURES else None
+                self.db.execute("UPDATE users SET failed_logins = ?, locked_until = ? WHERE name = ?",
+                                [failures, lock, stored_name])
+        if locked:
+            check_secret(password or "", decoy_hash())  # as long as any other refusal
+            raise Unauthenticated(SIGN_IN_FAILED)
         good = check_secret(password or "", digest)
         if good and disabled_at is None:
             with write_transaction(self.db):
@@ -169,22 +182,18 @@ class UserRegistry:
                                 "WHERE name = ?", [to_iso(now), stored_name])
                 self.audit.append(actor=f"user:{stored_name}", action="user.login", target="", at=now)
             return self.get(stored_name)
-        if disabled_at is not None:
-            with write_transaction(self.db):
+        with write_transaction(self.db):
+            self.db.execute("UPDATE users SET last_failed_at = ? WHERE name = ?", [to_iso(now), stored_name])
+            if disabled_at is not None:
                 self.audit.append(actor=f"user:{stored_name}", action="user.login_failed", target="",
                                   detail={"reason": "disabled"}, at=now)
-            raise Unauthenticated("unknown user name or wrong password")
-        with write_transaction(self.db):
-            failures = self.db.execute("SELECT failed_logins FROM users WHERE name = ?", [stored_name]).fetchone()[0] + 1
-            locked = to_iso(now + dt.timedelta(minutes=LOCK_MINUTES)) if failures >= MAX_FAILURES else None
-            self.db.execute("UPDATE users SET failed_logins = ?, last_failed_at = ?, locked_until = ? WHERE name = ?",
-                            [0 if locked else failures, to_iso(now), locked, stored_name])
-            self.audit.append(actor=f"user:{stored_name}", action="user.login_failed", target="",
-                              detail={"reason": "wrong_password", "failures": failures}, at=now)
-            if locked:
+            else:
+                self.audit.append(actor=f"user:{stored_name}", action="user.login_failed", target="",
+                                  detail={"reason": "wrong_password", "failures": failures}, at=now)
+            if failures >= MAX_FAILURES:
                 self.audit.append(actor=f"user:{stored_name}", action="user.locked", target="",
                                   detail={"minutes": LOCK_MINUTES}, at=now)
-        raise Unauthenticated("unknown user name or wrong password")
+        raise Unauthenticated(SIGN_IN_FAILED)
 
     def record_logout(self, name: str) -> None:
         with write_transaction(self.db):

@@ -3,6 +3,8 @@ the secret key, CSRF refusal, failed sign-ins and locks, idle timeout, disabling
 
 from __future__ import annotations
 
+import concurrent.futures
+
 import stat
 import subprocess
 import sys
@@ -11,6 +13,8 @@ from nodeproc import ROOT
 from web_support import PASSWORD, add_user, csrf_of, page_problems, sign_in
 
 from node.audit import AuditLog
+from node.database import connect
+from node.errors import Unauthenticated
 from node.users import LOCK_MINUTES, MAX_FAILURES, UserRegistry
 from node.web_sessions import IDLE_SECONDS, SECRET_NAME
 
@@ -117,9 +121,42 @@ def test_wrong_passwords_are_refused_counted_audited_and_lock_the_account(app, c
         assert sign_in(client, "alice", "still wrong!!").status_code == 401
     locked = sign_in(client, "alice")  # the right password, but the account is locked now
     assert locked.status_code == 401
-    assert f"locked for {LOCK_MINUTES} more minute" in locked.get_data(as_text=True)
+    # Said as for a wrong password or an unknown name (a lock would tell that the name exists); the page
+    # says when an account locks.
+    assert "Unknown user name or wrong password." in locked.get_data(as_text=True)
+    assert f"locked for {LOCK_MINUTES} minutes" in locked.get_data(as_text=True)
     assert audit_actions(runtime, "user.locked")[0]["actor"] == "user:alice"
+    assert audit_actions(runtime, "user.login_failed")[-1]["detail"] == {"reason": "locked"}
     assert client.get("/ui/denials").status_code == 302
+
+
+def test_guesses_sent_at_once_get_no_more_passwords_checked_than_the_lock_allows(app):
+    """Forty sign-ins for one account at the same time, each on its own connection, the right password
+    among the last: at most MAX_FAILURES passwords are checked, the rest are refused as locked, and the
+    right one does not get in."""
+    runtime = app.extensions["cordon"]
+    add_user(runtime, "bob", "read")
+    guesses = [f"guess number {index:02d}" for index in range(39)] + [PASSWORD]
+
+    def attempt(password):
+        db = connect(runtime.db_path)
+        try:
+            return UserRegistry(db).authenticate("bob", password).name
+        except Unauthenticated:
+            return None
+        finally:
+            db.conn.close()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(attempt, guesses))
+    failed = audit_actions(runtime, "user.login_failed")
+    checked = [entry for entry in failed if entry["detail"].get("reason") == "wrong_password"]
+    assert 1 <= len(checked) <= MAX_FAILURES
+    assert len(checked) + sum(1 for entry in failed if entry["detail"]["reason"] == "locked") == len(guesses) - (
+        1 if results[-1] == "bob" else 0)
+    assert results[:-1] == [None] * 39
+    if len(checked) == MAX_FAILURES:  # the lock came before the right password: it stays out
+        assert results[-1] is None and UserRegistry(runtime.db()).get("bob").locked_until
 
 
 def test_empty_sign_in_fields_are_named_next_to_the_fields(app, client):
