@@ -79,10 +79,11 @@ def make_server(app, settings, *, host: str | None = None, port: int | None = No
         "host": host or settings.listen_host, "port": port or settings.listen_port}
     # A request body up to the node's limit, and an answer up to ANSWER_IN_MEMORY (a pull's batch of 500
     # records is about 1.7 MB), are buffered in memory; waitress's defaults (512 KB, 1 MB) wrote them to a
-    # temporary file first and read them back.
+    # temporary file first and read them back. Forwarding headers reach the application as sent: nothing
+    # trusts them, and a request carrying one is not taken as local (the unauthenticated /metrics on loopback).
     return create_server(
         AccessLog(app), threads=settings.server_threads, channel_timeout=120, connection_limit=1000,
-        ident="cordon", clear_untrusted_proxy_headers=True, inbuf_overflow=max(524_288, settings.max_body_bytes),
+        ident="cordon", clear_untrusted_proxy_headers=False, inbuf_overflow=max(524_288, settings.max_body_bytes),
         outbuf_overflow=ANSWER_IN_MEMORY, **where,
     )
 

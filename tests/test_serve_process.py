@@ -100,6 +100,18 @@ def test_keep_alive_reuses_one_connection(node):
         connection.close()
 
 
+def test_metrics_relayed_by_a_proxy_on_the_same_host_need_a_token(node):
+    """Loopback alone is served without a token; a request a reverse proxy relayed (a forwarding header) is
+    not local, though it arrives from loopback too."""
+    assert requests.get(node.url + "/metrics", timeout=10).status_code == 200
+    for header in ({"X-Forwarded-For": "192.0.2.10"}, {"Forwarded": "for=192.0.2.10"}, {"X-Real-IP": "192.0.2.10"}):
+        assert requests.get(node.url + "/metrics", headers=header, timeout=10).status_code == 401, header
+    token = node.token("admin")
+    relayed = requests.get(node.url + "/metrics", timeout=10,
+                           headers={"X-Forwarded-For": "192.0.2.10", "Authorization": f"Bearer {token}"})
+    assert relayed.status_code == 200 and "cordon_" in relayed.text
+
+
 def test_requests_session_keeps_its_connection(node):
     session = node.session("read")
     ports = []
