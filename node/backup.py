@@ -16,6 +16,10 @@ from .runtime import NodeRuntime
 
 def make_backup(runtime: NodeRuntime, target: Path, *, actor: str) -> str:
     target = Path(target)
+    data_dir = runtime.data_dir.resolve()
+    if target.resolve() == data_dir or data_dir in target.resolve().parents:
+        raise DataDirError(f"{target} is inside the data directory {runtime.data_dir}; a backup is kept "
+                           "elsewhere (it would be copied into itself, and into every later backup)")
     if target.exists() and any(target.iterdir()):
         raise DataDirError(f"{target} exists and is not empty; choose a new directory")
     target.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -35,7 +39,7 @@ def make_backup(runtime: NodeRuntime, target: Path, *, actor: str) -> str:
     skip = {DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", DB_NAME + "-journal"}
     for source_path in sorted(runtime.data_dir.iterdir()):
         name = source_path.name
-        if name in skip or source_path.resolve() == target.resolve():
+        if name in skip:
             continue
         if source_path.is_dir():
             shutil.copytree(source_path, target / name)

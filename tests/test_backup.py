@@ -122,6 +122,15 @@ def test_backup_refuses_a_non_empty_directory(tmp_path, node_dir):
     assert (target / "notes.txt").read_text() == "keep me"
 
 
+def test_backup_refuses_a_directory_inside_the_data_directory(node_dir):
+    before = sorted(str(path.relative_to(node_dir)) for path in node_dir.rglob("*"))
+    for inside in (node_dir / "backups" / "monday", node_dir / "keys" / "bk", node_dir):
+        result = cordon("backup", inside, data_dir=node_dir, check=False)
+        assert result.returncode == 1 and "inside the data directory" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    assert sorted(str(path.relative_to(node_dir)) for path in node_dir.rglob("*")) == before
+
+
 LARGE = 4000  # denials making a database of more pages than one backup step copies
 
 
