@@ -48,6 +48,25 @@ def test_400_empty_body_and_non_object_body(client, pub):
     assert assert_error_shape(latin1, 400)["fields"] == {"body": "not UTF-8"}
 
 
+def test_400_lone_surrogates_and_deep_nesting(client, bearer, pub):
+    """JSON the standard parser reads but no text can hold (half of a surrogate pair), and nesting past the
+    parser's depth, are refused as the body's fault, not failed on deeper in (nothing written)."""
+    denial = json.dumps(sample_denial("MT/DEN/S/1")).replace("Tekhnoprom", "Tekhnoprom \\ud800")
+    assert "\\ud800" in denial
+    headers = {**pub, "Content-Type": "application/json"}
+    cases = [("/api/v1/denials", denial.encode(), headers),
+             ("/api/v1/screen", b'{"name": "Orion \\udc00 Systems"}',
+              {**bearer("read"), "Content-Type": "application/json"}),
+             ("/api/v1/denials", b"[" * 100_000 + b"]" * 100_000, headers)]
+    for path, raw, with_headers in cases:
+        body = assert_error_shape(client.post(path, data=raw, headers=with_headers), 400, "validation_failed")
+        assert set(body["fields"]) == {"body"}, body
+    paired = json.dumps(sample_denial("MT/DEN/S/2")).replace("Tekhnoprom", "Tekhnoprom \\ud83d\\ude80")
+    created = client.post("/api/v1/denials", data=paired.encode(), headers=headers)
+    assert created.status_code == 201, created.get_data(as_text=True)  # a pair is one character: taken
+    assert client.get("/api/v1/denials?limit=10", headers=bearer("read")).get_json()["items"][0]["ref"] == "MT/DEN/S/2"
+
+
 def test_400_unknown_field_and_wrong_types(client, pub):
     unknown = client.post("/api/v1/denials", json=sample_denial(colour="red"), headers=pub)
     assert "colour" in assert_error_shape(unknown, 400, "validation_failed")["fields"]

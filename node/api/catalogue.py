@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 from flask import Blueprint, request
 from marshmallow import Schema
@@ -67,13 +68,25 @@ def json_body() -> object:
     if not raw:
         raise ValidationFailed("the request needs a JSON body", fields={"body": "empty"})
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
     except UnicodeDecodeError:
         raise ValidationFailed("the body is not UTF-8 text", fields={"body": "not UTF-8"}) from None
     except json.JSONDecodeError as exc:
         raise ValidationFailed(
             "the body is not valid JSON", fields={"body": f"{exc.msg} at line {exc.lineno} column {exc.colno}"}
         ) from None
+    except RecursionError:
+        raise ValidationFailed("the body nests too deeply", fields={"body": "nested too deeply"}) from None
+    if _SURROGATE_ESCAPE.search(raw):  # rare: check that every \u escape made a character
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationFailed("the body holds a \\u escape that is half of a character",
+                                   fields={"body": "lone surrogate escape (\\ud800-\\udfff) outside a pair"}) from None
+    return value
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def query_int(name: str, default: int) -> int:
