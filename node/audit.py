@@ -6,8 +6,11 @@ sequence number is the entry's position, checked against the chain.
 Editing, deleting or reordering an entry breaks the chain at that entry, and
 :meth:`AuditLog.verify` says which. Entries name records by uid or reference;
 they never hold record content. Removing entries from the end of the log
-leaves a valid shorter chain: compare the head (last seq and hash, shown by
-``cordon audit verify``) with a copy kept elsewhere to detect that.
+leaves a valid shorter chain, and whoever can write the database can also
+rewrite an entry and recompute every hash after it: the chain alone cannot
+tell. Kept elsewhere, the head (last seq and hash, shown by ``cordon audit
+verify``) tells both: ``verify(anchor=(seq, hash))`` checks that the entry
+still has the hash it had when the head was copied.
 """
 
 from __future__ import annotations
@@ -101,7 +104,9 @@ class AuditLog:
             for r in rows
         ]
 
-    def verify(self) -> AuditReport:
+    def verify(self, anchor: tuple[int, str] | None = None) -> AuditReport:
+        """Check the chain; with ``anchor`` (a seq and its hash, or the hash's first 16 or more characters,
+        kept elsewhere), also that the entry is still there with that hash."""
         problems: list[str] = []
         rows = self.db.execute(
             "SELECT seq, at, actor, action, target, detail, prev_hash, hash FROM audit_log ORDER BY seq"
@@ -122,4 +127,12 @@ class AuditLog:
                 else:
                     problems.append(f"entry {seq} does not follow entry {seq - 1}: an entry was deleted or replaced")
             expected_seq, expected_prev = seq + 1, digest
+        if anchor is not None:
+            seq, kept = anchor
+            found = [digest for row_seq, *_rest, digest in rows if row_seq == seq]
+            if not found:
+                problems.append(f"entry {seq}, kept elsewhere, is no longer in the log: it was cut back")
+            elif not found[0].startswith(kept.lower()):
+                problems.append(f"entry {seq} no longer has the hash kept elsewhere: the log was rewritten at or "
+                                "before it")
         return AuditReport(entries=len(rows), problems=problems)

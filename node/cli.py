@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -646,15 +647,26 @@ def audit():
 
 @audit.command("verify")
 @DATA_DIR
-def audit_verify(data_dir):
+@click.option("--anchor", metavar="SEQ:HASH", default=None,
+              help="A head printed by an earlier verify and kept elsewhere: check that entry still has that hash "
+                   "(detects a log cut back or rewritten with its hashes recomputed).")
+def audit_verify(data_dir, anchor):
     """Check the hash chain; name any edited, deleted or reordered entry."""
     from .audit import AuditLog
 
-    report = AuditLog(runtime_for(data_dir).db()).verify()
+    kept = None
+    if anchor is not None:
+        seq, _, digest = anchor.partition(":")
+        if not (seq.isdigit() and re.fullmatch(r"[0-9a-fA-F]{16,64}", digest)):
+            fail("--anchor: expected SEQ:HASH as 'cordon audit verify' prints the head (e.g. 1234:9f86d081884c7d65)")
+        kept = (int(seq), digest)
+    report = AuditLog(runtime_for(data_dir).db()).verify(anchor=kept)
     if report.ok:
         head = AuditLog(runtime_for(data_dir).db()).entries(after=max(report.entries - 1, 0), limit=1)
-        tail = f"; head: entry {head[0]['seq']} {head[0]['hash'][:16]}" if head else ""
-        click.echo(f"audit log intact: {report.entries} entries{tail}")
+        tail = f"; head: {head[0]['seq']}:{head[0]['hash'][:16]} (keep it elsewhere; check later with --anchor)" \
+            if head else ""
+        click.echo(f"audit log intact: {report.entries} entries{tail}"
+                   + (f"; entry {kept[0]} still has the hash kept" if kept else ""))
         return
     for problem in report.problems:
         click.secho(problem, fg="red", err=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 import pytest
@@ -108,6 +109,40 @@ def test_entry_replaced_by_a_forged_one_is_caught(logged):
     assert prev != "f" * 64
     result = verify(logged)
     assert result.exit_code == 1 and "entry 2" in result.stderr
+
+
+def test_a_rewritten_or_cut_back_log_is_caught_against_a_head_kept_elsewhere(logged):
+    """Whoever can write the database can rewrite an entry and recompute every hash after it, or cut the log
+    back: the chain alone still verifies, the head printed earlier and kept elsewhere does not."""
+    printed = verify(logged).stdout
+    anchor = re.search(r"head: (\d+:[0-9a-f]{16})", printed).group(1)
+    assert anchor.startswith("8:")
+
+    def verify_against(kept):
+        return CliRunner().invoke(main, ["audit", "verify", "--data-dir", str(logged), "--anchor", kept],
+                                  catch_exceptions=False)
+
+    assert verify_against(anchor).exit_code == 0
+    conn = sqlite3.connect(logged / DB_NAME)
+    rows = conn.execute("SELECT seq, at, actor, action, target, detail, prev_hash FROM audit_log ORDER BY seq").fetchall()
+    conn.close()
+    prev, statements = rows[3][6], []
+    for seq, at, actor, action, target, detail, _prev in rows[3:]:
+        actor = "cl_somebody_else" if seq == 4 else actor
+        digest = entry_hash(prev, at, actor, action, target, detail)
+        statements.append(f"UPDATE audit_log SET actor = '{actor}', prev_hash = '{prev}', hash = '{digest}' "
+                          f"WHERE seq = {seq}")
+        prev = digest
+    tamper(logged, *statements)
+    assert verify(logged).exit_code == 0  # the chain alone cannot tell
+    rewritten = verify_against(anchor)
+    assert rewritten.exit_code == 1 and "entry 8 no longer has the hash kept elsewhere" in rewritten.stderr
+
+    tamper(logged, "DELETE FROM audit_log WHERE seq > 6")
+    cut = verify_against("7:" + "0" * 16)
+    assert cut.exit_code == 1 and "entry 7, kept elsewhere, is no longer in the log" in cut.stderr
+    bad = verify_against("head")
+    assert bad.exit_code == 1 and "--anchor: expected SEQ:HASH" in bad.stderr
 
 
 def test_verify_over_the_api_reports_the_same(app, client, bearer):
