@@ -186,6 +186,13 @@ def test_publish_then_detail_with_history_amend_and_revoke(app, runtime):
                                                                    version="2", reason_text="",
                                                                    review_due=doc["review_due"]))
     assert same.status_code == 400 and "Nothing was changed" in text_of(same)
+    for version in ("", "two"):  # a form that does not say which version it was opened at amends nothing
+        unknown = post(client, f"/ui/denials/{uid}/amend", publish_form(item_description="Lathes", version=version,
+                                                                        review_due=doc["review_due"]))
+        html = text_of(unknown)
+        assert unknown.status_code == 400 and "did not say which version it was opened at" in html
+        assert "Lathes</textarea>" in html and 'name="version" value="2"' in html
+    assert reg_version(runtime, uid) == 2
 
     empty = post(client, f"/ui/denials/{uid}/revoke", {"reason": "  "})
     assert empty.status_code == 400 and 'id="reason-error"' in text_of(empty)
@@ -379,3 +386,7 @@ def test_consultation_inbox_thread_and_reply(app, runtime, node_dir, tmp_path):
     assert "MT: maintain objection" in thread and "Same end user, same machines." in thread
     assert "not yet delivered" in thread  # TN does not answer, so the reply waits for the delivery job
     assert audit(runtime, "consultation.message")[0]["actor"] == "user:olga"
+
+
+def reg_version(runtime, uid) -> int:
+    return runtime.db().execute("SELECT version FROM denials WHERE uid = ?", [uid]).fetchone()[0]

@@ -118,9 +118,15 @@ def register(pages) -> None:
         if not changed:
             return render_form("amend", values, {}, doc=current, status=400,
                                message="Nothing was changed, so no new version was made.")
+        if not (values["version"].isascii() and values["version"].isdigit()):
+            # Without the version the form was opened at, a change made since could be overwritten unseen.
+            values["version"] = str(current["version"])
+            return render_form("amend", values, {}, doc=current, status=400,
+                               message=f"The denial was not amended: the form did not say which version it was "
+                                       f"opened at. It is now at version {current['version']}: check your changes "
+                                       f"below against it, then submit again.")
         try:
-            expected = int(values["version"]) if values["version"].isdigit() else None
-            amended = reg.amend(uid, changed, actor=access.actor(), expected_version=expected)
+            amended = reg.amend(uid, changed, actor=access.actor(), expected_version=int(values["version"]))
         except NodeError as exc:
             message = f"The denial was not amended: {exc.message}."
             if isinstance(exc, Conflict) and "version" in exc.fields:
