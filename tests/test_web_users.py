@@ -4,6 +4,7 @@ the secret key, CSRF refusal, failed sign-ins and locks, idle timeout, disabling
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 
 import stat
 import subprocess
@@ -116,6 +117,8 @@ def test_wrong_passwords_are_refused_counted_audited_and_lock_the_account(app, c
     assert failures[0]["actor"] == "user:alice" and failures[0]["detail"] == {"failures": 1, "reason": "wrong_password"}
     assert failures[1]["actor"] == "web" and failures[1]["detail"]["reason"] == "unknown_name"
     assert "mallory" not in str(failures[1]), "an unknown name (maybe a mistyped password) is kept only as a digest"
+    digest = failures[1]["detail"]["name_digest"]
+    assert len(digest) == 16 and digest != hashlib.sha256(b"mallory").hexdigest()[:16]  # keyed, not a plain hash
 
     for _ in range(MAX_FAILURES - 1):
         assert sign_in(client, "alice", "still wrong!!").status_code == 401
