@@ -94,7 +94,7 @@ class ConsultationCourier:
                     result["refused"] += 1
                     continue
                 try:
-                    answer = self._send_announcing(peer, event, consultation_uid, payload)
+                    answer = self._send_announcing(peer, event, consultation_uid, event_uid, payload)
                 except (PeerUnavailable, FederationError, ValueError) as exc:
                     # A 401 is no verdict on the event: the peer may not know this node's current keys yet
                     # (announced, and still refused), or a clock is off. It is tried again later, as a peer down.
@@ -126,16 +126,16 @@ class ConsultationCourier:
                                             "state = 'pending'", [result["peer"]]).fetchone()[0]
         return result
 
-    def _send_announcing(self, peer, event: str, consultation_uid: str, body: dict) -> dict:
+    def _send_announcing(self, peer, event: str, consultation_uid: str, event_uid: str, body: dict) -> dict:
         """``_send``; refused with 401, announce this node's identity to the peer and send once more."""
         try:
-            return self._send(peer, event, consultation_uid, body)
+            return self._send(peer, event, consultation_uid, event_uid, body)
         except PeerRefused as exc:
             if exc.status != 401 or not self.exchange.announce_to(peer):
                 raise
-        return self._send(peer, event, consultation_uid, body)
+        return self._send(peer, event, consultation_uid, event_uid, body)
 
-    def _send(self, peer, event: str, consultation_uid: str, body: dict) -> dict:
+    def _send(self, peer, event: str, consultation_uid: str, event_uid: str, body: dict) -> dict:
         exchange = self.exchange
         envelope = seal_json(exchange.sender(), peer.recipient(), body)
         response = exchange.client(peer).post(event_path(event, consultation_uid), envelope)
@@ -143,8 +143,9 @@ class ConsultationCourier:
         answer = open_json(response.json(), me=self.runtime.node_id, my_keys=keyring.encryption_keys(),
                            sender_public_lookup=lambda sender, kid: peer.encryption_public(kid)
                            if sender == peer.node_id else None)
-        if answer.get("uid") != consultation_uid:  # an answer about another consultation: not this event's
-            raise MalformedMessage("the answer is about another consultation")
+        # An answer about another consultation or event (one replayed, say) is not this event's.
+        if answer.get("uid") != consultation_uid or (event != "open" and answer.get("event_uid") != event_uid):
+            raise MalformedMessage("the answer is about another consultation or event")
         return answer
 
     # -- bookkeeping ------------------------------------------------------------------

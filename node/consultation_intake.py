@@ -144,7 +144,7 @@ class ConsultationIntake:
             doc = self._party_copy(peer, uid)
             message = self._message(peer, doc, body.get("message"))
             if any(m.get("uid") == message["uid"] for m in doc["messages"]):
-                return {"accepted": True, "uid": uid, "status": doc["status"]}
+                return _accepted(doc, message["uid"])
             if doc["status"] in FINISHED:
                 raise Conflict(f"consultation {uid} is {doc['status']}", fields={"status": doc["status"]})
             doc["messages"].append(message)
@@ -153,7 +153,7 @@ class ConsultationIntake:
             self.registry.store(doc)
             self.registry.audit.append(actor=f"peer:{peer}", action="consultation.message.received", target=uid,
                                        detail={"position": message["position"], "message_uid": message["uid"]}, at=now)
-        return {"accepted": True, "uid": uid, "status": doc["status"]}
+        return _accepted(doc, message["uid"])
 
     def receive_outcome(self, peer: str, uid: str, body: dict, now: dt.datetime) -> dict:
         with write_transaction(self.db):
@@ -167,7 +167,7 @@ class ConsultationIntake:
                      "text": optional_text(event.get("text"), "outcome.text"),
                      "at": to_iso(timestamp(event.get("at"), "outcome.at"))}
             if doc.get("outcome") and doc["outcome"].get("uid") == clean["uid"]:
-                return {"accepted": True, "uid": uid, "status": doc["status"]}
+                return _accepted(doc, clean["uid"])
             if doc["status"] in FINISHED:
                 raise Conflict(f"consultation {uid} is {doc['status']}", fields={"status": doc["status"]})
             notice = body.get("post_facto_notice")
@@ -182,7 +182,7 @@ class ConsultationIntake:
             self.registry.audit.append(actor=f"peer:{peer}", action="consultation.outcome.received", target=uid,
                                        detail={"outcome": clean["outcome"], "post_facto_notice": notice is not None},
                                        at=now)
-        return {"accepted": True, "uid": uid, "status": "closed"}
+        return _accepted(doc, clean["uid"])
 
     def receive_withdraw(self, peer: str, uid: str, body: dict, now: dt.datetime) -> dict:
         with write_transaction(self.db):
@@ -196,14 +196,14 @@ class ConsultationIntake:
                      "reason": optional_text(event.get("reason"), "withdrawal.reason"),
                      "at": to_iso(timestamp(event.get("at"), "withdrawal.at"))}
             if (doc.get("withdrawal") or {}).get("uid") == clean["uid"]:
-                return {"accepted": True, "uid": uid, "status": doc["status"]}
+                return _accepted(doc, clean["uid"])
             if doc["status"] in FINISHED:
                 raise Conflict(f"consultation {uid} is {doc['status']}", fields={"status": doc["status"]})
             doc.update(status="withdrawn", withdrawal=clean, updated_at=to_iso(now))
             self.registry.store(doc)
             self.registry.audit.append(actor=f"peer:{peer}", action="consultation.withdraw.received", target=uid,
                                        at=now)
-        return {"accepted": True, "uid": uid, "status": "withdrawn"}
+        return _accepted(doc, clean["uid"])
 
     # -- internals --------------------------------------------------------------------
     def _party_copy(self, peer: str, uid: str) -> dict:
@@ -230,3 +230,8 @@ class ConsultationIntake:
         return {"uid": uid_text(raw.get("uid"), "message.uid"), "from": peer, "position": position,
                 "text": text,
                 "at": to_iso(timestamp(raw.get("at"), "message.at"))}
+
+
+def _accepted(doc: dict, event_uid: str) -> dict:
+    """The answer to a follow-up event: the consultation and the event it took (or already held)."""
+    return {"accepted": True, "uid": doc["uid"], "event_uid": event_uid, "status": doc["status"]}

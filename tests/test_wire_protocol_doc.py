@@ -253,10 +253,10 @@ def test_consultation_examples(peers):
     assert peers.post(requester, path, opening) == (200, opened)
     assert peers.post(requester, path, opening) == (200, opened)  # a retried opening changes nothing
 
-    assert peers.post(requester, f"{path}/{uid}/messages", message) == (200, {"accepted": True, "uid": uid,
-                                                                               "status": "open"})
+    assert peers.post(requester, f"{path}/{uid}/messages", message) == (200, {
+        "accepted": True, "uid": uid, "event_uid": message["message"]["uid"], "status": "open"})
     assert peers.post("FR", f"{path}/{uid}/messages", message)[0] == 404
-    closed = (200, {"accepted": True, "uid": uid, "status": "closed"})
+    closed = (200, {"accepted": True, "uid": uid, "event_uid": outcome["outcome"]["uid"], "status": "closed"})
     assert peers.post(requester, f"{path}/{uid}/outcome", outcome) == closed
     assert peers.post(requester, f"{path}/{uid}/outcome", outcome) == closed
     late = {**message, "message": {**message["message"], "uid": "00000000-0000-4000-8000-000000000001"}}
@@ -267,7 +267,7 @@ def test_consultation_examples(peers):
     second = {**opening, "consultation": {**opening["consultation"], "uid": other}}
     assert peers.post(requester, path, second)[0] == 200
     assert peers.post(requester, f"{path}/{other}/withdraw", {**withdrawal, "consultation_uid": other}) == (
-        200, {"accepted": True, "uid": other, "status": "withdrawn"})
+        200, {"accepted": True, "uid": other, "event_uid": withdrawal["withdrawal"]["uid"], "status": "withdrawn"})
 
     unknown = {**opening, "consultation": {**opening["consultation"], "uid": "00000000-0000-4000-8000-000000000003",
                                            "denial_uids": ["00000000-0000-4000-8000-000000000004"]}}
