@@ -633,7 +633,7 @@ def screen(data_dir, name, country, party_file, live, threshold, include_inactiv
                 for answer in answers:
                     for hit in answer["hits"]:
                         detail = " (detail shared)" if "record" in hit else ""
-                        click.echo(f"  {peer_id}: hit {hit['ref']} score {float(hit['score']):.2f} for "
+                        click.echo(f"  {peer_id}: hit {hit['ref'] or hit['uid']} score {float(hit['score']):.2f} for "
                                    f"{' / '.join(parties[answer['query']].names)}{detail}")
     if bad:
         sys.exit(2)
