@@ -7,8 +7,8 @@ kept for the local log and counters only, never shown as ours.
 
 ``PeerUnavailable.may_have_arrived`` tells a request that may have reached
 the peer and been acted on (the connection was made, then no answer came or
-it broke off) from one that certainly was not (no connection, or an answer
-saying it failed).
+it broke off, or a gateway answered 504) from one that was not (no
+connection, or an answer saying it failed).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class PeerClient:
     def post(self, path: str, body: dict, *, timeout: float | None = None, headers: dict | None = None,
              stream: bool = False) -> requests.Response:
         raw = canonical_bytes(body)
-        url = self.base_url + path
+        url = requests.utils.requote_uri(self.base_url + path)  # signed as it is sent (a space as %20)
         kid, key = self.signer()
         signed = sign_request("POST", url, {"Content-Type": "application/json"}, raw, key=key, keyid=kid,
                               destination=self.peer_id, now=dt.datetime.now(dt.timezone.utc))
@@ -73,8 +73,9 @@ class PeerClient:
         outcome = classify(response.status_code)
         if outcome == "retry":
             response.close()
+            # 504: a gateway in between passed the request on and gave up waiting for the answer.
             raise PeerUnavailable(f"{self.peer_id} answered {response.status_code}", response.status_code,
-                                  response.headers.get("Retry-After"))
+                                  response.headers.get("Retry-After"), may_have_arrived=response.status_code == 504)
         if outcome == "permanent":
             try:
                 answer = response.json()

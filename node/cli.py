@@ -657,7 +657,7 @@ def audit_verify(data_dir, anchor):
     kept = None
     if anchor is not None:
         seq, _, digest = anchor.partition(":")
-        if not (seq.isdigit() and re.fullmatch(r"[0-9a-fA-F]{16,64}", digest)):
+        if not (seq.isascii() and seq.isdigit() and re.fullmatch(r"[0-9a-fA-F]{16,64}", digest)):
             fail("--anchor: expected SEQ:HASH as 'cordon audit verify' prints the head (e.g. 1234:9f86d081884c7d65)")
         kept = (int(seq), digest)
     report = AuditLog(runtime_for(data_dir).db()).verify(anchor=kept)

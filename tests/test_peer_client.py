@@ -76,11 +76,14 @@ def test_a_refusal_is_reported_whatever_its_body(answering, body, code):
     assert f"({code or 'no code'})" in str(refused.value)
 
 
-def test_an_answer_saying_the_peer_failed_did_not_take_the_request(answering):
-    answering.status, answering.body = 503, b'{"error": "unavailable"}'
+@pytest.mark.parametrize("status, arrived", [(503, False), (502, False), (504, True)])
+def test_an_answer_saying_the_peer_failed_did_not_take_the_request(answering, status, arrived):
+    """503 and 502 (a gateway that could not reach the peer) say the request was not taken; a gateway's 504
+    says it passed the request on and gave up waiting, so the peer may have taken it."""
+    answering.status, answering.body = status, b'{"error": "unavailable"}'
     with pytest.raises(PeerUnavailable) as failed:
         client(answering.url).post("/federation/v1/push", {"x": 1})
-    assert failed.value.status == 503 and not failed.value.may_have_arrived
+    assert failed.value.status == status and failed.value.may_have_arrived is arrived
 
 
 def test_no_connection_means_the_request_never_arrived():
