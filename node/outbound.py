@@ -166,6 +166,7 @@ def push_to(db: sqlite_utils.Database, builder: BatchBuilder, peer: Peer, client
             # is what shows the peer is back.
             contact = bool(out.entries) or bool(failing)
             records = [entry for entry in out.entries if entry[4] == "record"]
+            tombstones = [entry for entry in out.entries if entry[4] != "record"]
             if records:
                 # Possibly held from now on: a push whose answer is lost may have been stored (and the peer's
                 # pull cursor moved past it), so a later revocation or withdrawal of these records must still
@@ -185,8 +186,9 @@ def push_to(db: sqlite_utils.Database, builder: BatchBuilder, peer: Peer, client
                         unanswered = out
                     raise
             with write_transaction(db):
-                if out.entries:
-                    builder.record_disclosures(peer.node_id, out.entries, "push", now)
+                if out.entries:  # the records' holdings were written before the sending
+                    builder.record_holdings(peer.node_id, tombstones, now)
+                    builder.record_disclosures(peer.node_id, out.entries, "push", now, holdings=False)
                 if contact:
                     db.execute("UPDATE peer_state SET push_cursor = max(push_cursor, ?), last_push_ok = ?, "
                                "failures = 0, next_attempt_at = NULL, last_error = NULL WHERE node_id = ?",

@@ -9,7 +9,8 @@ Public API::
         # in-process init of each data dir (settings, keys, identity, policy, an API client), then
         # `cordon peers add FILE --fingerprint FP` both ways for every pair, then `cordon serve` each
     Federation: fed["MT"] -> NodeProcess; fed.api(id) -> requests.Session (read, publish, admin);
-        fed.publish(id, **fields) -> doc; fed.get(id, uid); fed.listed(id, origin) -> {uid: doc};
+        fed.publish(id, **fields) -> doc; fed.revoke(id, uid) -> doc; fed.get(id, uid);
+        fed.listed(id, origin) -> {uid: doc};
         fed.wait_visible(id, uid, version); fed.wait_gone(id, uid); fed.start(*ids); fed.stop(*ids);
         fed.fingerprints, fed.documents (identity files), fed.proxies (when proxied); fed.close()
     init_data_dir(data_dir, node_id) -> Keyring     # a node's data directory, never started
@@ -23,7 +24,8 @@ Public API::
     NodeDB(node)                                    # read-only sqlite3 look at a node's database
     RoguePeer(me, target)                           # speaks as `me` (its real keys) to `target`, byte by byte
     RecordingProxy(target_port)                     # forwards HTTP and keeps every body and status;
-                                                    # drop_answers: paths whose answers it loses
+                                                    # drop_answers: paths whose answers it loses;
+                                                    # replay: paths answered with an earlier answer_to(path)
 """
 
 from __future__ import annotations
@@ -451,6 +453,12 @@ class Federation:
         response = self.api(node_id).post(self.url(node_id, "/api/v1/denials"), json=sample_denial(ref, **overrides),
                                           timeout=30)
         assert response.status_code == 201, response.text
+        return response.json()
+
+    def revoke(self, node_id: str, uid: str, reason: str = "Licence later granted on appeal") -> dict:
+        response = self.api(node_id).post(self.url(node_id, f"/api/v1/denials/{uid}/revoke"), json={"reason": reason},
+                                          timeout=30)
+        assert response.status_code == 200, response.text
         return response.json()
 
     def get(self, node_id: str, uid: str) -> dict | None:

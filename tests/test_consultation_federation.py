@@ -161,6 +161,19 @@ def open_at_tn(fed, denial, **extra) -> dict:
     return response.json()
 
 
+def deliveries_of(node: NodeProcess, uid: str) -> list[tuple]:
+    """(event, state) of each delivery of one consultation, in the order queued."""
+    return rows(node, "SELECT event, state FROM consultation_deliveries WHERE consultation_uid = ? ORDER BY id", [uid])
+
+
+def deliver_an_hour_later(fed, node_id: str, uid: str) -> tuple[list[tuple], dict]:
+    """``cordon jobs run deliver-consultations`` an hour on (past any backoff); the consultation's deliveries
+    after it, and what the job printed."""
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    result = json.loads(fed[node_id].cli("jobs", "run", "deliver-consultations", "--now", to_iso(later)).stdout)
+    return deliveries_of(fed[node_id], uid), result
+
+
 def reply(fed, node_id, uid, position, text=None) -> dict:
     response = fed.call(node_id, "POST", f"/api/v1/consultations/{uid}/messages",
                         json={"position": position, "text": text})
@@ -269,15 +282,11 @@ def test_a_message_written_while_the_peer_is_down_arrives_when_it_is_back(fed, d
     try:
         doc = reply(fed, "TN", uid, "info", "Additional end-use statement attached.")
         assert doc["messages"][-1]["delivery"] == "pending"
-        queued = rows(fed["TN"], "SELECT event, state FROM consultation_deliveries WHERE consultation_uid = ? "
-                                 "ORDER BY id", [uid])
-        assert queued == [("open", "delivered"), ("message", "pending")]
+        assert deliveries_of(fed["TN"], uid) == [("open", "delivered"), ("message", "pending")]
     finally:
         fed["MT"].start()
-    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
-    result = json.loads(fed["TN"].cli("jobs", "run", "deliver-consultations", "--now", to_iso(later)).stdout)
-    assert rows(fed["TN"], "SELECT event, state FROM consultation_deliveries WHERE consultation_uid = ? ORDER BY id",
-                [uid]) == [("open", "delivered"), ("message", "delivered")], result
+    deliveries, result = deliver_an_hour_later(fed, "TN", uid)
+    assert deliveries == [("open", "delivered"), ("message", "delivered")], result
     at_mt = fed.consultation("MT", uid)
     assert at_mt["messages"][-1]["text"] == "Additional end-use statement attached."
     assert fed.consultation("TN", uid)["messages"][-1]["delivery"] == "delivered"
@@ -336,9 +345,7 @@ def test_a_message_refused_with_401_is_sent_again_after_announcing_new_keys(fed,
         assert doc["messages"][-1]["delivery"] == "pending"
     finally:
         fed["MT"].start()
-    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
-    result = json.loads(fed["TN"].cli("jobs", "run", "deliver-consultations", "--now", to_iso(later)).stdout)
-    assert rows(fed["TN"], "SELECT event, state FROM consultation_deliveries WHERE consultation_uid = ? ORDER BY id",
-                [uid]) == [("open", "delivered"), ("message", "delivered")], result
+    deliveries, result = deliver_an_hour_later(fed, "TN", uid)
+    assert deliveries == [("open", "delivered"), ("message", "delivered")], result
     assert fed.consultation("MT", uid)["messages"][-1]["text"] == "Signed with TN's new key."
     assert fed.consultation("TN", uid)["status"] == "open"

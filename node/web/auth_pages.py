@@ -23,13 +23,12 @@ def register(pages) -> None:
         if not name or not password:
             fields = {k: "Enter your " + label for k, label in (("name", "user name"), ("password", "password"))
                       if not request.form.get(k)}
-            return login_page(name=name, fields=fields,
-                                   error="Enter your user name and password.", next=target), 400
+            return login_page(name=name, fields=fields, error="Enter your user name and password.", next=target), 400
         try:
             user = access.users().authenticate(name, password)
         except Unauthenticated as exc:
-            return login_page(name=name, fields={},
-                                   error=exc.message[0].upper() + exc.message[1:] + ".", next=target), 401
+            return login_page(name=name, fields={}, error=exc.message[0].upper() + exc.message[1:] + ".",
+                              next=target), 401
         session.clear()
         session.regenerate()
         session["user"] = {"name": user.name, "role": user.role}
