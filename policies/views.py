@@ -75,12 +75,20 @@ class Projection:
     def apply(self, record: dict, *, copy: bool = True) -> dict:
         """A new dict holding only what this projection lets through.
 
-        With ``copy=False`` the values it keeps whole (a field's list, a party's names) are the
-        record's own objects, not copies: for a caller that serializes the view at once and then
-        drops both (sync builds thousands of views in a row)."""
-        out: dict[str, Any] = {}
+        With ``copy=False`` the values it keeps whole (a field's list, a party's names, a party or
+        a line whose every field it keeps) are the record's own objects, not copies: for a caller
+        that serializes the view at once and then drops both (sync builds thousands of views in a
+        row)."""
         fields = self.fields
-        keep_value = copy_value if copy else _same
+        if not copy:
+            out = {key: value for key, value in record.items() if key in fields}
+            if "parties" in out:
+                out["parties"] = self._parties(out["parties"], _same)
+            if "lines" in out:
+                out["lines"] = self._lines(out["lines"], _same)
+            return out
+        out: dict[str, Any] = {}
+        keep_value = copy_value
         for key, value in record.items():
             if key not in fields:
                 continue
@@ -96,9 +104,11 @@ class Projection:
     def _parties(self, parties: Any, keep_value) -> list:
         if not isinstance(parties, (list, tuple)):
             return []
+        reuse = keep_value is _same  # a party kept whole is the record's own dict
         roles = self.roles
         keep = self.party_fields
         return [
+            party if reuse and keep.issuperset(party) else
             {key: keep_value(item) for key, item in party.items() if key in keep}
             for party in parties
             if isinstance(party, dict) and _hashable_in(party.get(PARTY_KEY), roles)
@@ -107,8 +117,10 @@ class Projection:
     def _lines(self, lines: Any, keep_value) -> list:
         if not isinstance(lines, (list, tuple)):
             return []
+        reuse = keep_value is _same
         keep = self.line_fields
         return [
+            line if reuse and keep.issuperset(line) else
             {key: keep_value(item) for key, item in line.items() if key in keep}
             for line in lines
             if isinstance(line, dict)
