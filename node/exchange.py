@@ -316,4 +316,14 @@ def request_body(data: bytes) -> dict:
     return body
 
 
-__all__ = ["Exchange", "PushWorker", "request_body", "canonical_bytes"]
+def echoing_request(body: dict, answer: dict) -> dict:
+    """``answer`` with the asker's ``request_id`` when ``body`` carries one (a string of 1-128 characters):
+    it binds a sealed answer to its request, so the asker tells an answer replayed from an earlier request
+    apart (live queries, health polls)."""
+    request_id = body.get("request_id")
+    if isinstance(request_id, str) and 0 < len(request_id) <= 128:
+        answer["request_id"] = request_id
+    return answer
+
+
+__all__ = ["Exchange", "PushWorker", "request_body", "echoing_request", "canonical_bytes"]

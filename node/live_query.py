@@ -26,6 +26,7 @@ from federation.peer_client import PeerRefused, PeerUnavailable
 
 from .audit import AuditLog
 from .database import write_transaction
+from .exchange import echoing_request
 from .inbound import PeerRequestRefused
 from .outbound import view_hash
 from .screening_service import ORIGIN_POOL, PartyQuery, names_digest, parse_parties
@@ -97,11 +98,7 @@ def answer_query(runtime, peer_id: str, body: dict, now: dt.datetime) -> dict:
             [(peer_id, rtype, uid, version, kind, vhash, stamp) for rtype, uid, version, _, kind, vhash in ledger])
         AuditLog(db).append(actor=f"peer:{peer_id}", action="query.answer", target=peer_id, detail={
             "parties": len(parties), "disclosed": [{"uid": e[1], "level": e[4]} for e in ledger][:100]}, at=now)
-    answer = {"answers": answers, "node": runtime.node_id}
-    request_id = body.get("request_id")
-    if isinstance(request_id, str) and 0 < len(request_id) <= 128:
-        answer["request_id"] = request_id  # binds the sealed answer to this query
-    return answer
+    return echoing_request(body, {"answers": answers, "node": runtime.node_id})
 
 
 # How long after the deadline the asker still waits for a peer whose answer arrived in time to be opened.

@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import logging
 import time
+import uuid
 
 from federation.batch import open_json
 from federation.errors import FederationError
@@ -135,13 +136,15 @@ class MemberPoller:
         client = PeerClient(me=self.runtime.node_id, signer=lambda: (sig_kid, sig_key), peer_id=peer.node_id,
                             base_url=peer.base_url, timeout=self.timeout)
         try:
-            response = client.post(HEALTH_PATH, {"asked_at": to_iso(now)})
+            request_id = uuid.uuid4().hex
+            response = client.post(HEALTH_PATH, {"asked_at": to_iso(now), "request_id": request_id})
             report = open_json(response.json(), me=self.runtime.node_id, my_keys=my_keys,
                                sender_public_lookup=lambda sender, kid: peer.encryption_public(kid)
                                if sender == peer.node_id else None)
             if report.get("node_id") != peer.node_id:
                 report, error = None, "wrong_node"
-            elif not well_formed(report):
+            elif report.pop("request_id", None) != request_id or not well_formed(report):
+                # An answer to an earlier poll, replayed, would show a stopped member as up.
                 report, error = None, "bad_answer"
         except PeerRefused as exc:
             error = f"refused_{exc.status}"

@@ -9,6 +9,7 @@ searched for them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -28,23 +29,32 @@ SECRET_NAMES = ("Zorvathian Quantum Holdings", "Зорватиан Кванту�
 HEALTH = "/federation/v1/health"
 
 
-@pytest.fixture(scope="module")
-def fed(tmp_path_factory):
-    root = tmp_path_factory.mktemp("health")
-    federation = Federation(root, MEMBERS).init().peer_all()
+@contextlib.contextmanager
+def watched_federation(root, members, *, proxied: bool = False):
+    """Started members, peered with each other and with a started coordinator (``fed.coordinator``)."""
+    federation = Federation(root, members, proxied=proxied).init().peer_all()
     coordinator = NodeProcess(root / "osce", COORDINATOR, "OSCE Conflict Prevention Centre", role="coordinator")
     federation.coordinator = coordinator
     try:
         # A loaded test machine can be slow to answer; the poll must not call a slow member "down".
         update_settings(coordinator.data_dir, peer_timeout_seconds=30.0)
         coordinator_doc = identity_file(coordinator)
-        for member in MEMBERS:
+        for member in members:
             peer(federation[member], coordinator, coordinator_doc)
             peer(coordinator, federation[member])
         federation.start()
         coordinator.start()
         for node in (*federation.nodes.values(), coordinator):
             settle(node)
+        yield federation
+    finally:
+        coordinator.stop()
+        federation.close()
+
+
+@pytest.fixture(scope="module")
+def fed(tmp_path_factory):
+    with watched_federation(tmp_path_factory.mktemp("health"), MEMBERS) as federation:
         federation.secret_docs = [
             federation.publish("MT", parties=[
                 {"role": "end_user", "names": [{"text": SECRET_NAMES[0]}, {"text": SECRET_NAMES[1]}], "country": "RU"},
@@ -58,9 +68,6 @@ def fed(tmp_path_factory):
                 if member != doc["origin"]:
                     federation.wait_visible(member, doc["uid"], timeout=120)
         yield federation
-    finally:
-        coordinator.stop()
-        federation.close()
 
 
 def settle(node: NodeProcess, timeout: float = 300.0) -> None:
@@ -285,3 +292,20 @@ def test_a_stopped_member_shows_down_on_the_next_poll(fed):
         fed.start("TN")
         settle(fed["TN"])
     assert poll(fed)["members"]["TN"] != "down"
+
+
+def test_an_earlier_health_answer_replayed_is_not_taken(tmp_path):
+    """Someone on the network answers the coordinator's poll in DE's name with DE's sealed answer to an
+    earlier poll (it opens, and it is DE's): the coordinator does not take it, so a stopped member cannot be
+    shown up with old figures. The answer to this poll is taken again once the replay stops."""
+    with watched_federation(tmp_path, ("MT", "DE"), proxied=True) as federation:
+        assert poll(federation)["members"] == {"MT": "up", "DE": "up"}
+        proxy = federation.proxies["DE"]
+        proxy.replay[HEALTH] = proxy.answer_to(HEALTH)
+        try:
+            assert poll(federation)["members"] == {"MT": "up", "DE": "down"}
+        finally:
+            proxy.replay.clear()
+        members = {m["node_id"]: m for m in overview(federation)["members"]}
+        assert members["DE"]["status"] == "down" and members["DE"]["error"] == "bad_answer"
+        assert poll(federation)["members"]["DE"] == "up"

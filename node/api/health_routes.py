@@ -17,7 +17,7 @@ from marshmallow import Schema, fields
 
 from federation.batch import seal_json
 
-from ..exchange import request_body
+from ..exchange import echoing_request, request_body
 from ..federation_overview import overview
 from ..health_report import node_health
 from ..inbound import PeerRequestRefused
@@ -55,10 +55,10 @@ def peer_blueprint(catalogue):
                    "(no record content)", tag="federation")
     def peer_health():
         peer_id = authenticated_peer()
-        request_body(request.get_data(cache=True))
+        body = request_body(request.get_data(cache=True))
         rt = runtime()
         peer = rt.trust().peer(peer_id)
-        report = node_health(rt, utc_now(), started_at=started_at())
+        report = echoing_request(body, node_health(rt, utc_now(), started_at=started_at()))
         envelope = seal_json(current_app.extensions["cordon_exchange"].sender(), peer.recipient(), report)
         return current_app.response_class(json.dumps(envelope), mimetype="application/json")
 
