@@ -199,11 +199,12 @@ def test_live_query_examples(peers):
 
 
 def test_health_examples(peers):
-    request = example(lambda b: set(b) == {"asked_at"})
+    request = example(lambda b: set(b) == {"asked_at", "request_id"})
     documented = example(lambda b: "protocol_version" in b)
     status, report = peers.post("NL", "/federation/v1/health", request, sealed=False)
     assert status == 200
     assert set(report) == set(documented)
+    assert report["request_id"] == documented["request_id"] == request["request_id"]
     assert set(report["keys"][0]) == set(documented["keys"][0])
     assert {peer["node_id"] for peer in report["peers"]} == {"DE", "FR", "NL"}
     assert set(report["peers"][0]) == set(documented["peers"][0])
