@@ -205,19 +205,20 @@ def batch_bytes(sender: str, recipient: str, items: list[str], next_cursor: str 
     """
     members = {"sender": sender, "recipient": recipient, "next_cursor": next_cursor, "more": more}
     try:
-        joined = "".join(items)
-    except TypeError:
+        joined = '","'.join(items).encode("ascii") if type(items) is list else None
+    except (TypeError, UnicodeEncodeError):
         joined = None
-    if (joined is None or type(items) is not list or not joined.isascii()
-            or joined.encode("ascii").translate(None, _JWS_CHARACTERS)):
+    # The items are written as they are when, JWS characters and commas left out, only the separators'
+    # quotes remain (a comma inside an item would be written as it is anyway).
+    if joined is None or joined.translate(None, _JWS_CHARACTERS_AND_COMMA) != b'""' * max(len(items) - 1, 0):
         return canonical_bytes({**members, "items": items, **({} if after is None else {"after": after})})
     rest = canonical_bytes(members)
-    array = b'["' + '","'.join(items).encode("ascii") + b'"]' if items else b"[]"
     head = b"{" if after is None else b'{"after":' + canonical_bytes(after) + b","
-    return head + b'"items":' + array + b"," + rest[1:]
+    array = (b'["', joined, b'"]') if items else (b"[]",)
+    return b"".join((head, b'"items":', *array, b",", rest[1:]))
 
 
-_JWS_CHARACTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
+_JWS_CHARACTERS_AND_COMMA = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.,"
 
 
 def cursor_position(cursor) -> int:

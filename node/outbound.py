@@ -22,6 +22,7 @@ import sqlite_utils
 from federation.backoff import next_attempt
 from federation.batch import Sender, encode_item, seal_batch, tombstone_view
 from federation.canonical import canonical_bytes
+from federation.keys import unix_seconds
 from federation.peer_client import PeerRefused, PeerUnavailable
 
 from . import json_text
@@ -76,6 +77,7 @@ class BatchBuilder:
                 latest[uid] = (seq, record_type)
         texts, holdings = self._load(peer.node_id, list(latest))
         items, entries, size = [], [], 0
+        signed_at = unix_seconds(now)  # every item of the batch is signed at the same second
         for uid, (seq, record_type) in sorted(latest.items(), key=lambda kv: kv[1][0]):
             text = texts.get(uid)
             if text is None:
@@ -100,7 +102,7 @@ class BatchBuilder:
                 else:
                     continue
             jws, view_bytes = encode_item(self.sender, kind=kind, record_type=record_type, recipient=peer.node_id,
-                                          rev=seq, view=view, now=now, parsed=True)
+                                          rev=seq, view=view, now=signed_at, parsed=True)
             if max_bytes is not None and items and size + len(jws) + 3 > max_bytes:
                 # Full: end the batch before this change. Every earlier change is in it or superseded by a
                 # later change of the same record, which a following batch carries.
@@ -130,11 +132,11 @@ class BatchBuilder:
         written before the sending). Call inside a write transaction."""
         if holdings:
             self.record_holdings(peer_id, entries, now)
+        stamp = to_iso(now)
         self.db.conn.executemany(
             "INSERT INTO disclosures (peer, record_type, uid, version, kind, view_hash, channel, at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(peer_id, rtype, uid, version, kind, vhash, channel, to_iso(now))
-             for rtype, uid, version, _, kind, vhash in entries])
+            [(peer_id, rtype, uid, version, kind, vhash, channel, stamp) for rtype, uid, version, _, kind, vhash in entries])
 
     def record_holdings(self, peer_id: str, entries: list[tuple], now: dt.datetime) -> None:
         """What the peer holds (or may hold) of these records now. Call inside a write transaction."""
