@@ -66,7 +66,7 @@ from federation.errors import (
     UnknownKey,
     WrongDestination,
 )
-from federation.keys import SIG, KeyInfo, b64u_encode, ed25519_signature, unix_seconds
+from federation.keys import SIG, KeyInfo, b64u_encode, unix_seconds
 
 LABEL = "sig1"
 ALG = "ed25519"
@@ -110,7 +110,7 @@ def sign_request(method, url, headers, body: bytes, *, key: SigningKey, keyid: s
         fields[name.lower()] = [value]
     params = [("created", unix_seconds(now)), ("keyid", keyid), ("nonce", nonce), ("alg", ALG)]
     base = _base(method, url, fields, COVERED, params)
-    signature = ed25519_signature(key, base)
+    signature = key.sign(base).signature
     added["Signature-Input"] = LABEL + "=" + signature_params(COVERED, params)
     added["Signature"] = LABEL + "=" + serialize_item(signature)
     return added

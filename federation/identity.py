@@ -56,8 +56,7 @@ from nacl.signing import SigningKey
 
 from federation.canonical import canonical_bytes
 from federation.errors import FederationError, IdentityInvalid, RotationInvalid
-from federation.keys import (ACTIVE, ENC, REVOKED, SIG, KeyInfo, b64u_decode, b64u_encode, ed25519_signature, parse_time,
-                            unix_seconds)
+from federation.keys import ACTIVE, ENC, REVOKED, SIG, KeyInfo, b64u_decode, b64u_encode, parse_time, unix_seconds
 
 ROLES = ("member", "coordinator")
 NODE_ID_RE = re.compile(r"\A[A-Z0-9][A-Z0-9-]{1,31}\Z")
@@ -105,7 +104,7 @@ def sign_document(document, signers) -> dict:
         listed = keys.get(kid)
         if listed is None or listed.use != SIG or listed.public_bytes != bytes(signing_key.verify_key):
             raise IdentityInvalid("signer %s is not a signing key listed in the document" % kid)
-        signatures.append({"kid": kid, "signature": b64u_encode(ed25519_signature(signing_key, message))})
+        signatures.append({"kid": kid, "signature": b64u_encode(signing_key.sign(message).signature)})
     if not signatures:
         raise IdentityInvalid("a document needs at least one signature")
     return {"document": document, "signatures": signatures}

@@ -3,7 +3,6 @@
 Public API::
 
     new_signing_key() -> nacl.signing.SigningKey
-    ed25519_signature(signing_key, message) -> bytes   # the 64-byte signature alone
     new_encryption_key() -> nacl.public.PrivateKey
     key_id(use, public: bytes) -> str
     KeyInfo(kid, use, public, not_before, not_after=None, status="active",
@@ -39,7 +38,6 @@ from __future__ import annotations
 
 import binascii
 import dataclasses
-import functools
 import hashlib
 import json
 import os
@@ -48,7 +46,6 @@ import stat
 from datetime import datetime, timezone
 
 import pybase64
-from nacl.bindings import crypto_sign, crypto_sign_seed_keypair
 from nacl.public import PrivateKey, PublicKey
 from nacl.signing import SigningKey, VerifyKey
 
@@ -131,18 +128,6 @@ def unix_seconds(moment) -> int:
 def new_signing_key() -> SigningKey:
     """A fresh random Ed25519 signing key."""
     return SigningKey.generate()
-
-
-def ed25519_signature(signing_key: SigningKey, message: bytes) -> bytes:
-    """``signing_key.sign(message).signature``, without building the signed message object: an origin
-    signs one item per record and peer, and the object and its copies cost a third of the signing."""
-    return crypto_sign(message, _expanded_secret(bytes(signing_key)))[:64]
-
-
-@functools.lru_cache(maxsize=16)
-def _expanded_secret(seed: bytes) -> bytes:
-    """libsodium's 64-byte secret key (seed and public key) for a signing key's 32-byte seed."""
-    return crypto_sign_seed_keypair(seed)[1]
 
 
 def new_encryption_key() -> PrivateKey:
@@ -356,7 +341,6 @@ __all__ = [
     "REVOKED",
     "KeyInfo",
     "new_signing_key",
-    "ed25519_signature",
     "new_encryption_key",
     "key_id",
     "save_private_key",

@@ -38,7 +38,7 @@ from nacl.signing import SigningKey, VerifyKey
 
 from federation.canonical import canonical_bytes, parse_canonical
 from federation.errors import BadSignature, KeyNotValid, KeyRevoked, MalformedMessage, NotCanonical, UnknownKey
-from federation.keys import REVOKED, SIG, b64u_decode, b64u_encode, ed25519_signature, unix_seconds
+from federation.keys import REVOKED, SIG, b64u_decode, b64u_encode, unix_seconds
 
 ALG = "EdDSA"
 TYP = "cordon-record+jws"
@@ -60,7 +60,7 @@ def sign_canonical(payload: bytes, signing_key: SigningKey, kid: str, now) -> st
     ``sign_canonical(canonical_bytes(view), ...)``.
     """
     signing_input = (_encoded_header(kid, unix_seconds(now)) + "." + b64u_encode(payload)).encode("ascii")
-    signature = ed25519_signature(signing_key, signing_input)
+    signature = signing_key.sign(signing_input).signature
     return signing_input.decode("ascii") + "." + b64u_encode(signature)
 
 

@@ -296,7 +296,7 @@ def test_push_budget_keeps_the_sealed_body_within_the_limit(pair):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.one_of(st.text(alphabet="abcXYZ019-_.", max_size=30), text), max_size=6),
+@given(st.lists(st.one_of(st.text(alphabet="abcXYZ019-_.,", max_size=30), text), max_size=6),
        st.one_of(st.none(), text), st.booleans(), st.one_of(st.none(), text))
 def test_batch_bytes_are_the_canonical_batch(items, next_cursor, more, after):
     expected = canonical_bytes({"sender": "MT", "recipient": "DE", "items": items, "next_cursor": next_cursor,
