@@ -271,7 +271,7 @@ _COLUMN_TYPES = frozenset((str, int, type(None)))
 def _bindable(stored: StoredDenial) -> StoredDenial:
     """``stored``, if every value its rows bind to a column is text, an integer or null (a view with, say, a
     list where a country belongs is refused alone, not left to fail the whole batch's write)."""
-    if all(type(value) in _COLUMN_TYPES for value in stored.row) and all(
+    if _COLUMN_TYPES.issuperset(map(type, stored.row)) and all(
             type(role) is str and type(text) is str for _uid, _index, role, text in stored.names):
         return stored
     raise ValueError("a field the rows index holds neither text nor an integer")

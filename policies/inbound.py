@@ -31,7 +31,8 @@ class InboundEntry:
 
 
 class Inbound:
-    """Precomputed acceptance table: (peer, record type) -> (limit, entry names)."""
+    """Precomputed acceptance table: (peer, record type) -> (limit, the deciding entries' names quoted,
+    the reason given when a record is accepted)."""
 
     def __init__(self, entries: list[InboundEntry]):
         self.entries = tuple(entries)
@@ -42,8 +43,8 @@ class Inbound:
         self._by_peer = {peer: self._table(peer) for peer in known}
         self._anyone = self._table(None)
 
-    def _table(self, peer: str | None) -> dict[str, tuple[int, tuple[str, ...]]]:
-        table: dict[str, tuple[int, tuple[str, ...]]] = {}
+    def _table(self, peer: str | None) -> dict[str, tuple[int, str, str]]:
+        table: dict[str, tuple[int, str, str]] = {}
         for record_type in RECORD_TYPES:
             covering = [
                 entry
@@ -53,8 +54,8 @@ class Inbound:
             ]
             if covering:
                 limit = max(entry.max_bytes for entry in covering)
-                deciding = tuple(e.name for e in covering if e.max_bytes == limit)
-                table[record_type] = (limit, deciding)
+                quoted = ", ".join(f"'{e.name}'" for e in covering if e.max_bytes == limit)
+                table[record_type] = (limit, quoted, f"accepted by inbound entry {quoted} (limit {limit} bytes)")
         return table
 
     def accepts(self, peer: str, record_type: str, size_bytes: int) -> tuple[bool, str]:
@@ -66,11 +67,10 @@ class Inbound:
         found = table.get(record_type)
         if found is None:
             return False, f"no inbound entry accepts {record_type} records from {peer}"
-        limit, names = found
-        quoted = ", ".join(f"'{name}'" for name in names)
+        limit, quoted, accepted = found
         if size_bytes > limit:
             return False, (
                 f"a {size_bytes}-byte {record_type} from {peer} exceeds the "
                 f"{limit}-byte limit of inbound entry {quoted}"
             )
-        return True, f"accepted by inbound entry {quoted} (limit {limit} bytes)"
+        return True, accepted
