@@ -141,8 +141,7 @@ class ConsultationCourier:
         response = exchange.client(peer).post(event_path(event, consultation_uid), envelope)
         keyring = self.runtime.keyring
         answer = open_json(response.json(), me=self.runtime.node_id, my_keys=keyring.encryption_keys(),
-                           sender_public_lookup=lambda sender, kid: peer.encryption_public(kid)
-                           if sender == peer.node_id else None)
+                           sender_public_lookup=peer.sealing_key)
         # An answer about another consultation or event (one replayed, say) is not this event's.
         if answer.get("uid") != consultation_uid or (event != "open" and answer.get("event_uid") != event_uid):
             raise MalformedMessage("the answer is about another consultation or event")

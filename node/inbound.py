@@ -126,8 +126,7 @@ class RecordIntake:
             raise PeerRequestRefused("seal_invalid", peer_id)
         try:
             return open_batch(envelope, me=self.node_id, my_keys=self.my_keys,
-                              sender_public_lookup=lambda sender, kid: peer.encryption_public(kid)
-                              if sender == peer_id else None)
+                              sender_public_lookup=peer.sealing_key)
         except FederationError as exc:
             raise PeerRequestRefused(exc.code, peer_id) from None
 

@@ -134,8 +134,7 @@ class LicenceVerifier:
         if not isinstance(envelope, dict) or envelope.get("sender") != peer.node_id:
             raise MalformedMessage("the answer is not sealed by the peer asked")
         answer = open_json(envelope, me=self.node_id, my_keys=self.runtime.keyring.encryption_keys(),
-                           sender_public_lookup=lambda sender, kid: peer.encryption_public(kid)
-                           if sender == peer.node_id else None)
+                           sender_public_lookup=peer.sealing_key)
         expected = {"type": ANSWER_TYPE, "request_id": request_id, "issuer": peer.node_id,
                     "requester": self.node_id, "number": number}
         if any(answer.get(key) != value for key, value in expected.items()) or \
@@ -155,8 +154,7 @@ class LicenceVerifier:
             raise PeerRequestRefused("seal_invalid", peer_id)
         try:
             body = open_json(envelope, me=self.node_id, my_keys=self.runtime.keyring.encryption_keys(),
-                             sender_public_lookup=lambda sender, kid: peer.encryption_public(kid)
-                             if sender == peer_id else None)
+                             sender_public_lookup=peer.sealing_key)
         except FederationError as exc:
             raise PeerRequestRefused(exc.code, peer_id) from None
         number, request_id = body.get("number"), body.get("request_id")

@@ -163,8 +163,7 @@ class LiveQuery:
                                                                      timeout=remaining)
             keyring = exchange.runtime.keyring
             opened = open_json(response.json(), me=exchange.node_id, my_keys=keyring.encryption_keys(),
-                               sender_public_lookup=lambda who, kid: peer.encryption_public(kid)
-                               if who == peer.node_id else None)
+                               sender_public_lookup=peer.sealing_key)
             return "answered", answers_to(body, opened)
         except PeerRefused:
             return "refused", None
@@ -196,8 +195,7 @@ def open_query(runtime, peer_id: str, envelope: dict) -> dict:
     peer = runtime.trust().peer(peer_id)
     try:
         return open_json(envelope, me=runtime.node_id, my_keys=runtime.keyring.encryption_keys(),
-                         sender_public_lookup=lambda sender, kid: peer.encryption_public(kid)
-                         if peer and sender == peer_id else None)
+                         sender_public_lookup=peer.sealing_key if peer else (lambda sender, kid: None))
     except FederationError as exc:
         raise PeerRequestRefused(exc.code, peer_id) from None
 

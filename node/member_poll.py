@@ -139,8 +139,7 @@ class MemberPoller:
             request_id = uuid.uuid4().hex
             response = client.post(HEALTH_PATH, {"asked_at": to_iso(now), "request_id": request_id})
             report = open_json(response.json(), me=self.runtime.node_id, my_keys=my_keys,
-                               sender_public_lookup=lambda sender, kid: peer.encryption_public(kid)
-                               if sender == peer.node_id else None)
+                               sender_public_lookup=peer.sealing_key)
             if report.get("node_id") != peer.node_id:
                 report, error = None, "wrong_node"
             elif report.pop("request_id", None) != request_id or not well_formed(report):

@@ -60,6 +60,11 @@ class Peer:
             return None
         return info.public_key()
 
+    def sealing_key(self, sender: str, kid: str):
+        """The public key of an envelope this peer sealed: its encryption key ``kid`` when ``sender`` is this
+        peer, else None (the ``sender_public_lookup`` of ``open_json`` and ``open_batch``)."""
+        return self.encryption_public(kid) if sender == self.node_id else None
+
 
 class PeerRegistry:
     def __init__(self, db: sqlite_utils.Database, node_id: str):
