@@ -80,25 +80,13 @@ class Projection:
         that serializes the view at once and then drops both (sync builds thousands of views in a
         row)."""
         fields = self.fields
-        if not copy:
-            out = {key: value for key, value in record.items() if key in fields}
-            if "parties" in out:
-                out["parties"] = self._parties(out["parties"], _same)
-            if "lines" in out:
-                out["lines"] = self._lines(out["lines"], _same)
-            return out
-        out: dict[str, Any] = {}
-        keep_value = copy_value
-        for key, value in record.items():
-            if key not in fields:
-                continue
-            if key == "parties":
-                value = self._parties(value, keep_value)
-            elif key == "lines":
-                value = self._lines(value, keep_value)
-            else:
-                value = keep_value(value)
-            out[key] = value
+        keep_value = copy_value if copy else _same
+        out: dict[str, Any] = {key: value if key in _PROJECTED else keep_value(value)
+                               for key, value in record.items() if key in fields}
+        if "parties" in out:
+            out["parties"] = self._parties(out["parties"], keep_value)
+        if "lines" in out:
+            out["lines"] = self._lines(out["lines"], keep_value)
         return out
 
     def _parties(self, parties: Any, keep_value) -> list:
@@ -125,6 +113,9 @@ class Projection:
             for line in lines
             if isinstance(line, dict)
         ]
+
+
+_PROJECTED = frozenset(("parties", "lines"))  # projected item by item, not kept whole
 
 
 def _same(value: Any) -> Any:
