@@ -37,8 +37,19 @@ class PartyQuery:
         return self.names[0] if self.names else ""
 
 
+PARTY_FIELDS = frozenset(("name", "names", "country", "identifiers"))
+
+
 def parse_parties(body: dict) -> list[PartyQuery]:
-    """Accept {"name"/"names", "country", "identifiers"} or {"parties": [...]}; name each bad field."""
+    """Accept {"name"/"names", "country", "identifiers"} or {"parties": [...]}; name each bad field.
+
+    A name is never dropped: a party giving both ``name`` and ``names``, or a body giving ``parties``
+    and a name besides, is refused (screening only some of what was asked would read as no hit)."""
+    if "parties" in body:
+        stray = sorted(key for key in ("name", "names") if key in body)
+        if stray:
+            raise ValidationFailed("give either parties or one party's name(s), not both",
+                                   fields={key: "not allowed with parties" for key in stray})
     raw = body.get("parties") if "parties" in body else [body]
     if not isinstance(raw, list) or not raw:
         raise ValidationFailed("give a party (name) or a list of parties", fields={"parties": "expected a non-empty list"})
@@ -50,9 +61,18 @@ def parse_parties(body: dict) -> list[PartyQuery]:
         if not isinstance(item, dict):
             problems[prefix.rstrip(".") or "body"] = "expected an object"
             continue
-        names = item.get("names") if "names" in item else [item.get("name")]
+        if prefix:  # the top level of a single-party body also holds a request's options
+            for key in sorted(set(item) - PARTY_FIELDS):
+                problems[prefix + key] = "unknown field"
+        if "name" in item and "names" in item:
+            problems[prefix + "names"] = "give name or names, not both"
+            continue
+        if "name" not in item and "names" not in item:
+            problems[prefix + "name"] = "required (or names: several names of the same party)"
+            continue
+        names = item["names"] if "names" in item else [item["name"]]
         if not isinstance(names, list) or not names:
-            problems[prefix + "names"] = "expected a list of names"
+            problems[prefix + "names"] = "expected a non-empty list of names"
             continue
         clean = []
         for position, name in enumerate(names):
@@ -80,7 +100,9 @@ def parse_parties(body: dict) -> list[PartyQuery]:
 
 
 def name_problem(text) -> str | None:
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str):
+        return "must be a string"
+    if not text.strip():
         return "a name is required"
     stripped = " ".join(text.split())
     if len(stripped) > 300:

@@ -73,6 +73,32 @@ def test_batch_and_bad_names(app, client, bearer):
     assert client.post("/api/v1/screen", json={"name": "Real Name"}, headers=customs).status_code == 403
 
 
+def test_no_name_given_is_left_unscreened_and_every_bad_field_is_named(app, client, bearer):
+    pub = bearer("publish", "read")
+    publish_parties(client, pub, [person("Mohammed Ali Hassan Al-Rashid")], "MT/DEN/S/9")
+    index_names(app.extensions["cordon"], dt.datetime.now(dt.timezone.utc))
+    alone = client.post("/api/v1/screen", json={"name": "Mohammed Ali Hassan Al Rashid"}, headers=pub).get_json()
+    assert alone["results"][0]["hits"][0]["ref"] == "MT/DEN/S/9"
+    # A name given beside names or parties would not be screened: refused, not answered "no hit".
+    for body, field in (({"name": "Mohammed Ali Hassan Al Rashid", "names": ["Zygmunt Other"]}, "names"),
+                        ({"name": "Mohammed Ali Hassan Al Rashid", "parties": [{"name": "Zygmunt Other"}]}, "name"),
+                        ({"names": ["Mohammed Ali Hassan Al Rashid"], "parties": [{"name": "Zygmunt Other"}]}, "names"),
+                        ({"parties": [{"name": "Zygmunt Other", "names": ["Mohammed Ali Hassan Al Rashid"]}]},
+                         "parties.0.names")):
+        refused = client.post("/api/v1/screen", json=body, headers=pub)
+        assert refused.status_code == 400, (body, refused.get_json())
+        assert field in refused.get_json()["fields"], (body, refused.get_json())
+    stray = client.post("/api/v1/screen", json={"parties": [{"name": "Xavier Quartz", "colour": 1}]}, headers=pub)
+    assert stray.status_code == 400 and stray.get_json()["fields"] == {"parties.0.colour": "unknown field"}
+    assert client.post("/api/v1/screen", json={}, headers=pub).get_json()["fields"] == {
+        "name": "required (or names: several names of the same party)"}
+    assert client.post("/api/v1/screen", json={"name": 42}, headers=pub).get_json()["fields"] == {
+        "name": "must be a string"}
+    several = client.post("/api/v1/screen", headers=pub, json={
+        "name": "Real Name", "country": "QQ", "threshold": 2, "limit": "ten", "live": "yes"}).get_json()
+    assert set(several["fields"]) == {"country", "threshold", "limit", "live"}, several
+
+
 def test_cli_file_reports_bad_rows_and_screens_good_ones(tmp_path, node_dir, app, client, bearer):
     pub = bearer("publish")
     publish_parties(client, pub, [person("Kamran Aerotech (Pvt) Ltd", country="PK")], "MT/DEN/S/4")
