@@ -101,12 +101,19 @@ def _save_token(token, request):
     )
 
 
+class ClientCredentials(grants.ClientCredentialsGrant):
+    """The client credentials grant, the client authenticating by HTTP Basic or by ``client_id`` and
+    ``client_secret`` form fields (RFC 6749 section 2.3.1 allows both)."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+
 def init_oauth(app) -> None:
     ttl = app.extensions["cordon"].settings.token_ttl_seconds
     app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {"client_credentials": ttl}
     app.config["OAUTH2_SCOPES_SUPPORTED"] = list(SCOPES)
     server = AuthorizationServer(app, query_client=_query_client, save_token=_save_token)
-    server.register_grant(grants.ClientCredentialsGrant)
+    server.register_grant(ClientCredentials)
     app.extensions["cordon_oauth"] = (server, TokenValidator())
 
 

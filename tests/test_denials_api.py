@@ -168,6 +168,20 @@ def test_token_for_a_scope_the_client_lacks_is_refused(app, client):
     assert granted.get_json()["expires_in"] <= 3600
 
 
+def test_a_client_may_send_its_credentials_as_form_fields(app, client):
+    from node.clients import ClientRegistry
+
+    c, secret = ClientRegistry(app.extensions["cordon"].db()).create("form-poster", ["read"], actor="test")
+    granted = client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": c.client_id,
+                                                "client_secret": secret})
+    assert granted.status_code == 200, granted.get_json()
+    token = granted.get_json()["access_token"]
+    assert client.get("/api/v1/denials", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    wrong = client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": c.client_id,
+                                              "client_secret": secret + "x"})
+    assert wrong.status_code == 401 and wrong.get_json()["error"] == "invalid_client"
+
+
 def test_a_database_keeping_current_versions_twice_is_migrated_without_losing_history(app):
     """Before migration 0010 every version, the current one too, was kept in denial_versions."""
     from node.database import write_transaction
