@@ -20,9 +20,40 @@ def make_backup(runtime: NodeRuntime, target: Path, *, actor: str) -> str:
     if target.resolve() == data_dir or data_dir in target.resolve().parents:
         raise DataDirError(f"{target} is inside the data directory {runtime.data_dir}; a backup is kept "
                            "elsewhere (it would be copied into itself, and into every later backup)")
+    if target.exists() and not target.is_dir():
+        raise DataDirError(f"{target} exists and is not a directory; choose a new directory")
     if target.exists() and any(target.iterdir()):
         raise DataDirError(f"{target} exists and is not empty; choose a new directory")
-    target.mkdir(parents=True, exist_ok=True, mode=0o700)
+    existed = target.exists()
+    try:
+        target.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise DataDirError(f"cannot create {target}: {exc.strerror or exc}") from None
+    try:
+        records = _copy(runtime, target)
+    except BaseException as exc:
+        # No half-written backup is left to be taken for a whole one later.
+        if existed:
+            for left in target.iterdir():
+                if left.is_dir() and not left.is_symlink():
+                    shutil.rmtree(left)
+                else:
+                    left.unlink()
+        else:
+            shutil.rmtree(target, ignore_errors=True)
+        if isinstance(exc, (OSError, sqlite3.Error)):
+            reason = getattr(exc, "strerror", None) or exc
+            raise DataDirError(f"the backup into {target} failed and was removed: {reason}") from None
+        raise
+    db = runtime.db()
+    with write_transaction(db):
+        AuditLog(db).append(actor=actor, action="node.backup", detail={"denials": records[0], "licences": records[1]})
+    return f"{records[0]} denials, {records[1]} licences, settings, keys, identity and policy"
+
+
+def _copy(runtime: NodeRuntime, target: Path) -> tuple[int, int]:
+    """Copy the database and every other file of the data directory into ``target``; return the counts of
+    denials and licences copied."""
     target.chmod(0o700)
     destination = sqlite3.connect(str(target / DB_NAME))
     try:
@@ -49,7 +80,4 @@ def make_backup(runtime: NodeRuntime, target: Path, *, actor: str) -> str:
         elif source_path.is_file():
             shutil.copy2(source_path, target / name)
             (target / name).chmod(0o600)
-    db = runtime.db()
-    with write_transaction(db):
-        AuditLog(db).append(actor=actor, action="node.backup", detail={"denials": records[0], "licences": records[1]})
-    return f"{records[0]} denials, {records[1]} licences, settings, keys, identity and policy"
+    return records

@@ -131,6 +131,32 @@ def test_backup_refuses_a_directory_inside_the_data_directory(node_dir):
     assert sorted(str(path.relative_to(node_dir)) for path in node_dir.rglob("*")) == before
 
 
+def test_backup_to_a_file_or_an_uncreatable_path_is_refused_plainly(tmp_path, node_dir):
+    existing = tmp_path / "a-file"
+    existing.write_text("keep me")
+    result = cordon("backup", existing, data_dir=node_dir, check=False)
+    assert result.returncode == 1 and "exists and is not a directory" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and existing.read_text() == "keep me"
+    result = cordon("backup", existing / "below", data_dir=node_dir, check=False)
+    assert result.returncode == 1 and f"cannot create {existing / 'below'}" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_backup_that_fails_part_way_is_removed(tmp_path, node_dir):
+    """A file of the data directory that cannot be copied (here a dangling link) fails the backup after the
+    database was copied: nothing is left that could later be taken for a whole backup."""
+    extra = node_dir / "extra"
+    extra.mkdir()
+    (extra / "gone").symlink_to(tmp_path / "nowhere")
+    for target in (tmp_path / "new-backup", tmp_path / "empty-dir"):
+        if target.name == "empty-dir":
+            target.mkdir()
+        result = cordon("backup", target, data_dir=node_dir, check=False)
+        assert result.returncode == 1 and "failed and was removed" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+        assert not target.exists() if target.name == "new-backup" else list(target.iterdir()) == []
+
+
 LARGE = 4000  # denials making a database of more pages than one backup step copies
 
 
