@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import json
+import secrets
 
 import sqlite_utils
 
@@ -26,6 +28,7 @@ from .record_table import iso
 from .timestamps import utc_now
 
 GENESIS = "0" * 64
+DIGEST_KEY = "audit_digest_key"  # in ``meta``; an older database's ``sign_in_name_key`` is taken over
 
 
 def entry_hash(prev_hash: str, at: str, actor: str, action: str, target: str, detail: str) -> str:
@@ -58,6 +61,22 @@ class AuditReport:
 class AuditLog:
     def __init__(self, db: sqlite_utils.Database):
         self.db = db
+
+    def digest(self, text: str) -> str:
+        """A short digest of ``text`` keyed with this node's own secret, for what an entry must name but not
+        hold in clear (a screened party's names, a sign-in name that may be a mistyped password): the same
+        text gives the same digest on this node, and a reader of the trail, who never sees the key, cannot
+        test guesses against it. Call inside a write transaction (the key is made on first use)."""
+        return hmac.new(self._digest_key(), text.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
+
+    def _digest_key(self) -> bytes:
+        conn = self.db.conn
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", [DIGEST_KEY]).fetchone()
+        if row is None:
+            conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, coalesce("
+                         "(SELECT value FROM meta WHERE key = 'sign_in_name_key'), ?))", [DIGEST_KEY, secrets.token_hex(32)])
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", [DIGEST_KEY]).fetchone()
+        return bytes.fromhex(row[0])
 
     def append(self, *, actor: str, action: str, target: str = "", detail: dict | None = None, at=None) -> int:
         """Append one entry. Call inside the write transaction of the change it records."""

@@ -9,7 +9,6 @@ the history), the change-log entry and the audit entry.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 
 import sqlite_utils
@@ -259,9 +258,9 @@ class DenialRegistry:
             raise ValidationFailed("invalid list filter", fields=problems)
         items, next_cursor = self.table.page(where, params, cursor, limit)
         detail = {"count": len(items)}
-        if party:
-            detail["party_query_sha256"] = hashlib.sha256(party.encode()).hexdigest()[:16]
         with write_transaction(self.db):
+            if party:
+                detail["party_query_digest"] = self.audit.digest(party)
             self.audit.append(actor=actor, action="denial.list", target="", detail=detail)
         return items, next_cursor
 

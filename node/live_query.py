@@ -144,9 +144,10 @@ class LiveQuery:
                   "unreachable": sorted(unreachable), "elapsed_ms": round((time.monotonic() - started) * 1000, 1)}
         db = runtime.db()
         with write_transaction(db):
-            AuditLog(db).append(actor=actor, action="query.ask", detail={
+            audit = AuditLog(db)
+            audit.append(actor=actor, action="query.ask", detail={
                 "peers": sorted(futures.values()), "answered": sorted(answered), "timed_out": timed_out,
-                "refused": sorted(refused), "query_sha256": names_digest(parties),
+                "refused": sorted(refused), "query_digest": names_digest(audit, parties),
                 "hits": {p: sum(len(a["hits"]) for a in v) for p, v in answered.items()}})
         return result
 

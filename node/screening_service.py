@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import hashlib
 import json
 import threading
 
@@ -239,9 +238,10 @@ def screen_parties_of(service: ScreeningService, parties: list[dict], *, thresho
     return [hit for hits in results for hit in hits]
 
 
-def names_digest(parties: list[PartyQuery]) -> str:
-    """What audit entries keep of the names screened: a short digest, never the names."""
-    return hashlib.sha256(json.dumps([p.names for p in parties], ensure_ascii=False).encode()).hexdigest()[:16]
+def names_digest(audit, parties: list[PartyQuery]) -> str:
+    """What audit entries keep of the names screened: a short keyed digest (``AuditLog.digest``), never the
+    names. Call inside a write transaction."""
+    return audit.digest(json.dumps([p.names for p in parties], ensure_ascii=False))
 
 
 def audit_screening(db: sqlite_utils.Database, actor: str, parties: list[PartyQuery], results: list[list[dict]],
@@ -251,6 +251,7 @@ def audit_screening(db: sqlite_utils.Database, actor: str, parties: list[PartyQu
     from .database import write_transaction
 
     with write_transaction(db):
-        AuditLog(db).append(actor=actor, action="screen", detail={
-            "parties": len(parties), "hits": sum(len(h) for h in results), "query_sha256": names_digest(parties),
+        audit = AuditLog(db)
+        audit.append(actor=actor, action="screen", detail={
+            "parties": len(parties), "hits": sum(len(h) for h in results), "query_digest": names_digest(audit, parties),
             "hit_uids": sorted({hit["uid"] for hits in results for hit in hits})[:50], "live": live})

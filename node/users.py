@@ -13,8 +13,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-import hashlib
-import hmac
 import secrets
 import re
 
@@ -59,12 +57,6 @@ class User:
 
     def actor(self) -> str:
         return f"user:{self.name}"
-
-
-def name_digest(key: bytes, name: str) -> str:
-    """A short keyed digest naming an unknown sign-in name in the audit trail (it may be a mistyped password):
-    with the node's own key, which no API or page shows, a reader of the trail cannot test guesses against it."""
-    return hmac.new(key, (name or "").encode("utf-8"), hashlib.sha256).hexdigest()[:16]
 
 
 def password_problem(name: str, password) -> str | None:
@@ -159,7 +151,7 @@ class UserRegistry:
             check_secret(password or "", decoy_hash())
             with write_transaction(self.db):
                 self.audit.append(actor="web", action="user.login_failed", target="",
-                                  detail={"reason": "unknown_name", "name_digest": name_digest(self._name_key(), name)},
+                                  detail={"reason": "unknown_name", "name_digest": self.audit.digest(name)},
                                   at=now)
             raise Unauthenticated(SIGN_IN_FAILED)
         stored_name, digest, disabled_at = row
@@ -197,16 +189,6 @@ class UserRegistry:
                 self.audit.append(actor=f"user:{stored_name}", action="user.locked", target="",
                                   detail={"minutes": LOCK_MINUTES}, at=now)
         raise Unauthenticated(SIGN_IN_FAILED)
-
-    def _name_key(self) -> bytes:
-        """The key of ``name_digest``: random, made on first use, kept in the database's ``meta`` table."""
-        row = self.db.execute("SELECT value FROM meta WHERE key = 'sign_in_name_key'").fetchone()
-        if row is None:
-            with write_transaction(self.db):
-                self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('sign_in_name_key', ?)",
-                                [secrets.token_hex(32)])
-            row = self.db.execute("SELECT value FROM meta WHERE key = 'sign_in_name_key'").fetchone()
-        return bytes.fromhex(row[0])
 
     def record_logout(self, name: str) -> None:
         with write_transaction(self.db):

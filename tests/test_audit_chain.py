@@ -162,3 +162,43 @@ def test_audit_entries_hold_no_record_content(logged):
     conn.close()
     for secret in ("Технопром", "Tekhnoprom", "Melita", "missile", "840000"):
         assert secret not in text
+
+
+def test_queries_are_kept_as_digests_keyed_with_the_nodes_secret(app, client, bearer):
+    """A screened name or a party= search is kept as a digest a reader of the trail cannot test guesses
+    against: keyed with a secret of the node, the same digest for the same names."""
+    import hashlib
+    import hmac
+    import json
+
+    read = bearer("read")
+    for _ in range(2):
+        assert client.post("/api/v1/screen", json={"name": "Zygmunt Other"}, headers=read).status_code == 200
+    assert client.get("/api/v1/denials?party=Rotation", headers=read).status_code == 200
+    db = app.extensions["cordon"].db()
+    entries = AuditLog(db).entries(limit=1000)
+    screens = [e["detail"]["query_digest"] for e in entries if e["action"] == "screen"]
+    listed = [e["detail"]["party_query_digest"] for e in entries if e["action"] == "denial.list"]
+    plain = hashlib.sha256(json.dumps([["Zygmunt Other"]]).encode()).hexdigest()[:16]
+    assert len(screens) == 2 and screens[0] == screens[1] != plain
+    assert listed == [listed[0]] and listed[0] != hashlib.sha256(b"Rotation").hexdigest()[:16]
+    key = bytes.fromhex(db.execute("SELECT value FROM meta WHERE key = 'audit_digest_key'").fetchone()[0])
+    assert len(key) == 32 and listed[0] == hmac.new(key, b"Rotation", hashlib.sha256).hexdigest()[:16]
+    assert "Zygmunt" not in str(entries) and "Rotation" not in str(entries)
+
+
+def test_an_earlier_sign_in_name_key_goes_on_keying_digests(node_dir):
+    """A database whose unknown sign-in names were keyed with ``sign_in_name_key`` keeps that key, so the
+    digests of the same name stay comparable across the trail."""
+    import hashlib
+    import hmac
+
+    from node.database import connect, write_transaction
+
+    db = connect(node_dir / DB_NAME)
+    earlier = "ab" * 32
+    with write_transaction(db):
+        db.execute("INSERT INTO meta (key, value) VALUES ('sign_in_name_key', ?)", [earlier])
+        digest = AuditLog(db).digest("mallory")
+    assert digest == hmac.new(bytes.fromhex(earlier), b"mallory", hashlib.sha256).hexdigest()[:16]
+    db.conn.close()
