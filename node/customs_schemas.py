@@ -18,12 +18,11 @@ import re
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from .schemas import Amount, Country, PartySchema, text
+from .schemas import Amount, Country, PartySchema, currency_code, text
 from .timestamps import parse_iso
 
 MRN_RE = re.compile(r"^[0-9]{2}[A-Z]{2}[A-Z0-9]{13}[0-9]$")
 OFFICE_RE = re.compile(r"^[A-Z]{2}[A-Z0-9]{1,15}$")
-CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 RESULTS = ("accepted", "exceeds_balance", "licence_invalid", "mismatch", "denied_party_hit")
 VERIFY_STATUSES = ("valid", "expired", "suspended", "revoked", "exhausted")
 VERIFY_OUTCOMES = ("answered", "not_confirmed", "refused", "unavailable")
@@ -121,8 +120,7 @@ class CheckInput(Schema):
     quantity = Amount(positive=True, required=True)
     unit = text(required=True, max_len=20)
     value = Amount(allow_none=True)
-    currency = fields.String(validate=validate.Regexp(CURRENCY_RE, error="must be an ISO 4217 code such as EUR"),
-                             allow_none=True)
+    currency = fields.String(validate=currency_code, allow_none=True)
     destination = Country(required=True)
     parties = fields.List(fields.Nested(PartySchema), load_default=list, validate=validate.Length(max=30))
     customs_office = OfficeRef(required=True)

@@ -163,6 +163,17 @@ def country_codes() -> frozenset[str]:
     return frozenset(country.alpha_2 for country in pycountry.countries)
 
 
+@functools.cache
+def currency_codes() -> frozenset[str]:
+    """Every ISO 4217 alphabetic currency code (read from pycountry on first use)."""
+    return frozenset(currency.alpha_3 for currency in pycountry.currencies)
+
+
+def currency_code(value) -> None:
+    if value not in currency_codes():
+        raise ValidationError("must be an ISO 4217 currency code such as EUR")
+
+
 def unique(values):
     if len(values) != len(set(map(str, values))):
         raise ValidationError("must not repeat a value")
@@ -184,7 +195,7 @@ class DenialInput(Schema):
     quantity = Amount(positive=True, allow_none=True)
     unit = text(max_len=20, allow_none=True)
     value = Amount(allow_none=True)
-    currency = fields.String(validate=validate.Regexp(r"^[A-Z]{3}$", error="must be an ISO 4217 code such as EUR"), allow_none=True)
+    currency = fields.String(validate=currency_code, allow_none=True)
     parties = fields.List(fields.Nested(PartySchema), required=True, validate=validate.Length(min=1, max=30))
     destination_country = Country(required=True)
     transit_countries = fields.List(Country(), load_default=list)
@@ -209,6 +220,8 @@ class DenialInput(Schema):
             problems["review_due"] = ["must be after denied_on"]
         if data.get("parties") and all(p["role"] == "exporter" for p in data["parties"]):
             problems["parties"] = ["need at least one party other than the exporter"]
+        if data.get("value") is not None and not data.get("currency"):
+            problems["currency"] = ["required with value"]
         if problems:
             raise ValidationError(problems)
 
@@ -237,7 +250,12 @@ class LicenceLineInput(Schema):
     quantity = Amount(positive=True, required=True)
     unit = text(required=True, max_len=20)
     value = Amount(allow_none=True)
-    currency = fields.String(validate=validate.Regexp(r"^[A-Z]{3}$", error="must be an ISO 4217 code such as EUR"), allow_none=True)
+    currency = fields.String(validate=currency_code, allow_none=True)
+
+    @validates_schema
+    def check_value(self, data, partial=False, **kw):
+        if data.get("value") is not None and not data.get("currency"):
+            raise ValidationError({"currency": ["required with value"]})
 
 
 class LicenceInput(Schema):

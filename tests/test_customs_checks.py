@@ -242,6 +242,7 @@ BAD_INPUT = [
     ({"declared_at": "yesterday"}, "declared_at"),
     ({"declared_at": (today() + dt.timedelta(days=3)).isoformat()}, "declared_at"),
     ({"currency": None}, "currency"),
+    ({"currency": "XXY"}, "currency"),
     ({"value": None}, "value"),
     ({"colour": "red"}, "colour"),
     ({"parties": [{"role": "end_user", "names": []}]}, "parties.0.names"),

@@ -105,6 +105,8 @@ def test_bad_input_names_fields_and_writes_nothing(app, client, bearer):
         (sample_denial(destination_country="XX"), "destination_country"),
         (sample_denial(review_due="2020-01-01"), "review_due"),
         (sample_denial(quantity=-3), "quantity"),
+        (sample_denial(currency="XXY"), "currency"),  # three capitals, but no ISO 4217 currency
+        ({k: v for k, v in sample_denial().items() if k != "currency"}, "currency"),  # a value needs its currency
         (sample_denial(parties=[{"role": "end_user", "names": [{"text": "A"}], "country": "Narnia"}]),
          "parties.0.country"),
     ]

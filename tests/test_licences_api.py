@@ -131,6 +131,10 @@ def test_amend_rejects_bad_input_and_changes_nothing(app, client, bearer):
         ({"destinations": ["XX"]}, "destinations.0"),
         ({"lines": [{"line_no": 1, "cn_code": "84581110", "quantity": "0", "unit": "pcs"}]}, "lines.0.quantity"),
         ({"lines": []}, "lines"),
+        ({"lines": [{"line_no": 1, "cn_code": "84581110", "quantity": "1", "unit": "pcs", "value": "5.00",
+                     "currency": "XXY"}]}, "lines.0.currency"),
+        ({"lines": [{"line_no": 1, "cn_code": "84581110", "quantity": "1", "unit": "pcs", "value": "5.00"}]},
+         "lines.0.currency"),
         ({}, "body"),
     ]
     for body, field in cases:
