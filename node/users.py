@@ -112,6 +112,19 @@ class UserRegistry:
                               detail={"sessions_ended": ended})
         return self.get(user.name)
 
+    def enable(self, name: str, *, actor: str) -> User:
+        """Let a disabled user sign in again (with their password as it was; failed sign-ins start from 0)."""
+        with write_transaction(self.db):
+            user = self.get(name)
+            if user is None:
+                raise NotFound(f"no user {name!r}", fields={"name": "no such user"})
+            if user.active:
+                raise Conflict(f"user {user.name!r} is not disabled", fields={"name": "already active"})
+            self.db.execute("UPDATE users SET disabled_at = NULL, failed_logins = 0, locked_until = NULL "
+                            "WHERE name = ?", [user.name])
+            self.audit.append(actor=actor, action="user.enable", target=user.actor())
+        return self.get(user.name)
+
     def set_password(self, name: str, password: str, *, actor: str) -> User:
         user = self.get(name)
         if user is None:

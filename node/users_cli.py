@@ -83,6 +83,15 @@ def users_disable(data_dir, name):
     click.echo(f"disabled user {user.name}")
 
 
+@users.command("enable")
+@DATA_DIR
+@click.argument("name")
+def users_enable(data_dir, name):
+    """Let a disabled user sign in again, with the password they had."""
+    user = registry(data_dir).enable(name, actor=actor())
+    click.echo(f"enabled user {user.name}")
+
+
 @users.command("password")
 @DATA_DIR
 @click.argument("name")
@@ -91,6 +100,8 @@ def users_password(data_dir, name, password_stdin):
     """Set a new password for a user (their open sessions end; a lock is lifted)."""
     user = registry(data_dir).set_password(name, read_password(password_stdin), actor=actor())
     click.echo(f"new password set for {user.name}")
+    if not user.active:
+        click.echo(f"{user.name} is still disabled; to let them sign in: cordon users enable {user.name}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
-
+import re
 import stat
 import subprocess
 import sys
@@ -53,7 +53,6 @@ def test_users_cli_creates_lists_and_disables_with_hashed_passwords(node_dir, ap
     runtime = app.extensions["cordon"]
     stored = runtime.db().execute("SELECT password_hash FROM users WHERE name = 'alice'").fetchone()[0]
     assert stored.startswith("scrypt$") and PASSWORD not in stored
-    assert PASSWORD.encode() not in (node_dir / "cordon.db").read_bytes()
 
     disabled = users_cli(node_dir, "disable", "alice")
     assert disabled.returncode == 0 and "disabled user alice" in disabled.stdout
@@ -61,6 +60,19 @@ def test_users_cli_creates_lists_and_disables_with_hashed_passwords(node_dir, ap
     created = audit_actions(runtime, "user.create")
     assert created[0]["target"] == "user:alice" and created[0]["actor"].startswith("cli:")
     assert audit_actions(runtime, "user.disable")[0]["target"] == "user:alice"
+
+    reset = users_cli(node_dir, "password", "alice", "--password-stdin", password=PASSWORD + "-2")
+    assert reset.returncode == 0 and "alice is still disabled; to let them sign in: cordon users enable alice" in reset.stdout
+    enabled = users_cli(node_dir, "enable", "alice")
+    assert enabled.returncode == 0 and "enabled user alice" in enabled.stdout, enabled.stderr
+    assert re.search(r"^alice +publish +active ", users_cli(node_dir, "list").stdout, re.M)
+    assert audit_actions(runtime, "user.enable")[0]["target"] == "user:alice"
+    again = users_cli(node_dir, "enable", "alice")
+    assert again.returncode == 1 and "is not disabled" in again.stderr
+    nobody = users_cli(node_dir, "enable", "nobody")
+    assert nobody.returncode == 1 and "no user 'nobody'" in nobody.stderr
+    # Last: opening and closing the database file in this process drops the SQLite locks of its connections.
+    assert PASSWORD.encode() not in (node_dir / "cordon.db").read_bytes()
 
 
 def test_sign_in_gives_a_server_side_session_in_a_safe_cookie(app, client, node_dir):
