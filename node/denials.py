@@ -71,10 +71,7 @@ class DenialRegistry:
             raise ValidationFailed("give the fields to change as a JSON object", fields={"body": "expected a non-empty object"})
         now = now or utc_now()
         with write_transaction(self.db):
-            current = self._own(uid, "amend")
-            if current["status"] != "active":
-                raise Conflict(f"denial {uid} is {current['status']} and can no longer be amended",
-                               fields={"status": current["status"]})
+            current = self.amendable(uid)
             if expected_version is not None and expected_version != current["version"]:
                 raise Conflict(f"denial {uid} is at version {current['version']}, not {expected_version}",
                                fields={"version": "stale; read the record again"})
@@ -93,14 +90,30 @@ class DenialRegistry:
                                       "fields": sorted(changes)}, at=now)
         return doc
 
+    def amendable(self, uid: str) -> dict:
+        """The current document of ``uid`` if this node may amend it now (its own, and active); else
+        :class:`NotFound`, :class:`ReadOnlyRecord` or :class:`Conflict` saying why not."""
+        current = self._own(uid, "amend")
+        if current["status"] != "active":
+            raise Conflict(f"denial {uid} is {current['status']} and can no longer be amended",
+                           fields={"status": current["status"]})
+        return current
+
+    def revocable(self, uid: str) -> dict:
+        """The current document of ``uid`` if this node may revoke it (its own, not revoked yet)."""
+        current = self._own(uid, "revoke")
+        if current["status"] == "revoked":
+            raise Conflict(f"denial {uid} is already revoked", fields={"status": "revoked"})
+        return current
+
     def revoke(self, uid: str, reason: str, *, actor: str, now: dt.datetime | None = None) -> dict:
-        if not isinstance(reason, str) or not reason.strip():
+        if not isinstance(reason, str):
+            raise ValidationFailed("the reason must be text", fields={"reason": "must be a string"})
+        if not reason.strip():
             raise ValidationFailed("give a reason for the revocation", fields={"reason": "required"})
         now = now or utc_now()
         with write_transaction(self.db):
-            current = self._own(uid, "revoke")
-            if current["status"] == "revoked":
-                raise Conflict(f"denial {uid} is already revoked", fields={"status": "revoked"})
+            current = self.revocable(uid)
             doc = {**current, "version": current["version"] + 1, "status": "revoked",
                    "revoked_reason": reason.strip(), "updated_at": to_iso(now)}
             self._store(doc, now)

@@ -202,6 +202,10 @@ def test_publish_then_detail_with_history_amend_and_revoke(app, runtime):
     assert "Revoked: Decision overturned on appeal" in page and "status: active → revoked" in page
     assert "Amend this denial" not in page and "Revoke this denial" not in page
     assert [e["actor"] for e in audit(runtime, "denial.revoke")] == ["user:alice"]
+    for action, words in (("amend", "is revoked and can no longer be amended"), ("revoke", "is already revoked")):
+        offered = client.get(f"/ui/denials/{uid}/{action}")  # no form that cannot succeed
+        assert offered.status_code == 409 and words in text_of(offered), action
+        assert "<textarea" not in text_of(offered)
 
 
 def test_amending_keeps_what_the_form_does_not_show(app, runtime):
@@ -240,9 +244,12 @@ def test_peers_records_are_read_only_here(app, runtime):
     client = signed_in(app, "publish")
     page = text_of(client.get(f"/ui/denials/{received['uid']}"))
     assert "Amend this denial" not in page and "Revoke this denial" not in page
+    for action in ("amend", "revoke"):
+        offered = client.get(f"/ui/denials/{received['uid']}/{action}")
+        assert offered.status_code == 409 and f"only its origin can {action} it" in text_of(offered), action
     refused = post(client, f"/ui/denials/{received['uid']}/revoke", {"reason": "not ours"},
-                   page=f"/ui/denials/{received['uid']}/revoke")
-    assert refused.status_code == 400 and "only its origin can revoke it" in text_of(refused)
+                   page=f"/ui/denials/{received['uid']}")
+    assert refused.status_code == 409 and "only its origin can revoke it" in text_of(refused)
     assert DenialRegistry(runtime.db(), "MT").table.require(received["uid"])["status"] == "active"
 
 

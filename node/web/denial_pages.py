@@ -100,11 +100,12 @@ def register(pages) -> None:
     @access.requires(*access.PUBLISH)
     def amend(uid):
         reg = registry()
-        current = reg.table.require(uid)
-        if request.method == "GET":
+        if request.method == "GET":  # a form that cannot succeed is not offered
+            current = reg.amendable(uid)
             values = denial_form.values_from_doc(current)
             values["version"] = str(current["version"])
             return render_form("amend", values, {}, doc=current)
+        current = reg.table.require(uid)
         values, doc, problems, rows = denial_form.read_form(request.form, known=current)
         doc["ref"] = values["ref"] = current["ref"]
         values["version"] = request.form.get("version") or ""
@@ -145,17 +146,19 @@ def register(pages) -> None:
     @access.requires(*access.PUBLISH)
     def revoke(uid):
         reg = registry()
-        current = reg.table.require(uid)
-        reason = (request.form.get("reason") or "").strip() if request.method == "POST" else ""
-        if request.method == "GET":
+        if request.method == "GET":  # a form that cannot succeed is not offered
+            current = reg.revocable(uid)
             return render_template("ui/revoke.html", title=f"Revoke denial {current['ref']}", doc=current,
                                    reason="", errors={}, message=None)
+        current = reg.table.require(uid)
+        reason = (request.form.get("reason") or "").strip()
         try:
             revoked = reg.revoke(uid, reason, actor=access.actor())
         except NodeError as exc:
+            status = 409 if isinstance(exc, Conflict) else 400
             return render_template("ui/revoke.html", title=f"Revoke denial {current['ref']}", doc=current,
                                    reason=reason, errors=exc.fields,
-                                   message=f"The denial was not revoked: {exc.message}."), 400
+                                   message=f"The denial was not revoked: {exc.message}."), status
         announce(revoked)
         flash(f"Denial {revoked['ref']} was revoked (version {revoked['version']}).")
         return redirect(url_for("ui.denial", uid=uid))
