@@ -105,7 +105,8 @@ class AuditLog:
         return seq
 
     def entries(self, *, after: int = 0, limit: int = 100, action: str | None = None,
-                actor: str | None = None, target: str | None = None) -> list[dict]:
+                actor: str | None = None, target: str | None = None, latest: bool = False) -> list[dict]:
+        """Entries in order: the first ``limit`` after ``after``, or with ``latest`` the last ``limit``."""
         clauses, params = ["seq > ?"], [after]
         for column, value in (("action", action), ("actor", actor), ("target", target)):
             if value:
@@ -114,9 +115,11 @@ class AuditLog:
         params.append(limit)
         rows = self.db.execute(
             "SELECT seq, at, actor, action, target, detail, hash FROM audit_log "
-            f"WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT ?",
+            f"WHERE {' AND '.join(clauses)} ORDER BY seq {'DESC' if latest else ''} LIMIT ?",
             params,
         ).fetchall()
+        if latest:
+            rows.reverse()
         return [
             {"seq": r[0], "at": r[1], "actor": r[2], "action": r[3], "target": r[4],
              "detail": json.loads(r[5]), "hash": r[6]}

@@ -657,6 +657,9 @@ def audit_verify(data_dir, anchor):
     kept = None
     if anchor is not None:
         seq, _, digest = anchor.partition(":")
+        if seq.isascii() and seq.isdigit() and re.fullmatch(r"[0-9a-fA-F]{1,15}", digest):
+            fail(f"--anchor: the hash after the colon has {len(digest)} hex digits; give at least the 16 "
+                 "that 'cordon audit verify' prints")
         if not (seq.isascii() and seq.isdigit() and re.fullmatch(r"[0-9a-fA-F]{16,64}", digest)):
             fail("--anchor: expected SEQ:HASH as 'cordon audit verify' prints the head (e.g. 1234:9f86d081884c7d65)")
         kept = (int(seq), digest)
@@ -675,14 +678,21 @@ def audit_verify(data_dir, anchor):
 
 @audit.command("list")
 @DATA_DIR
-@click.option("--after", type=int, default=0, help="Only entries after this sequence number.")
-@click.option("--limit", type=int, default=50, help="At most this many entries (default 50).")
+@click.option("--after", type=click.IntRange(min=0), default=None,
+              help="The entries after this sequence number (default: the latest entries).")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, help="At most this many entries (default 50).")
 @click.option("--action", default=None, help="Only this action, e.g. denial.create.")
-def audit_list(data_dir, after, limit, action):
-    """Print audit entries."""
+@click.option("--actor", default=None, help="Only this actor, e.g. user:maria or a client id.")
+@click.option("--target", default=None, help="Only this target, e.g. a record uid.")
+def audit_list(data_dir, after, limit, action, actor, target):
+    """Print audit entries, oldest first: the latest ones, or those after --after."""
     from .audit import AuditLog
 
-    for entry in AuditLog(runtime_for(data_dir).db()).entries(after=after, limit=limit, action=action):
+    entries = AuditLog(runtime_for(data_dir).db()).entries(
+        after=after or 0, limit=limit, action=action, actor=actor, target=target, latest=after is None)
+    if not entries:
+        click.echo("no entries" + (" match" if action or actor or target else ""))
+    for entry in entries:
         click.echo(f"{entry['seq']:>7}  {entry['at']}  {entry['actor']:24}  {entry['action']:22}  {entry['target']}  "
                    f"{json.dumps(entry['detail'], ensure_ascii=False)}")
 

@@ -143,6 +143,8 @@ def test_a_rewritten_or_cut_back_log_is_caught_against_a_head_kept_elsewhere(log
     assert cut.exit_code == 1 and "entry 7, kept elsewhere, is no longer in the log" in cut.stderr
     bad = verify_against("head")
     assert bad.exit_code == 1 and "--anchor: expected SEQ:HASH" in bad.stderr
+    short = verify_against("7:e52d")
+    assert short.exit_code == 1 and "the hash after the colon has 4 hex digits; give at least the 16" in short.stderr
 
 
 def test_verify_over_the_api_reports_the_same(app, client, bearer):
@@ -202,3 +204,27 @@ def test_an_earlier_sign_in_name_key_goes_on_keying_digests(node_dir):
         digest = AuditLog(db).digest("mallory")
     assert digest == hmac.new(bytes.fromhex(earlier), b"mallory", hashlib.sha256).hexdigest()[:16]
     db.conn.close()
+
+
+def test_audit_list_shows_the_latest_entries_or_those_after_a_number(logged):
+    def listed(*args):
+        result = CliRunner().invoke(main, ["audit", "list", "--data-dir", str(logged), *args], catch_exceptions=False)
+        return result, [int(line.split()[0]) for line in result.stdout.splitlines() if line.strip()[:1].isdigit()]
+
+    assert listed("--limit", "3")[1] == [6, 7, 8]  # the latest, oldest first
+    assert listed("--after", "2", "--limit", "3")[1] == [3, 4, 5]
+    assert listed("--action", "denial.create", "--limit", "2")[1] == [5, 6]
+    assert listed("--actor", "cli:admin")[1] == [1]
+    nothing, seqs = listed("--action", "no.such")
+    assert seqs == [] and nothing.stdout.strip() == "no entries match"
+    for bad in (["--limit", "0"], ["--limit", "-5"], ["--after", "-1"]):
+        refused = CliRunner().invoke(main, ["audit", "list", "--data-dir", str(logged), *bad])
+        assert refused.exit_code == 2 and f"Invalid value for '{bad[0]}'" in refused.output, (bad, refused.output)
+
+
+def test_the_audit_api_names_a_limit_out_of_range(app, client, bearer):
+    admin = bearer("admin")
+    for query, field in (("limit=0", "limit"), ("limit=1001", "limit"), ("after=-1", "after"), ("limit=x", "limit")):
+        refused = client.get(f"/api/v1/audit?{query}", headers=admin)
+        assert refused.status_code == 400 and field in refused.get_json()["fields"], (query, refused.get_json())
+    assert len(client.get("/api/v1/audit?limit=1", headers=admin).get_json()["items"]) == 1

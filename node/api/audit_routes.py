@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import current_app, jsonify, request
 
 from ..audit import AuditLog
+from ..errors import ValidationFailed
 from ..schemas import AuditPage
 from .catalogue import ApiCatalogue, query_int
 
@@ -17,9 +18,16 @@ def register(catalogue: ApiCatalogue):
                    query={"after": "sequence number to start after (default 0)", "limit": "1-1000",
                           "action": "e.g. denial.create", "actor": "client id or user", "target": "record uid"})
     def list_audit():
-        limit = max(1, min(query_int("limit", 100), 1000))
+        limit, after = query_int("limit", 100), query_int("after", 0)
+        problems = {}
+        if not 1 <= limit <= 1000:
+            problems["limit"] = "must be between 1 and 1000"
+        if after < 0:
+            problems["after"] = "must be 0 or more"
+        if problems:
+            raise ValidationFailed("invalid audit filter", fields=problems)
         log = AuditLog(current_app.extensions["cordon"].db())
-        items = log.entries(after=query_int("after", 0), limit=limit, action=request.args.get("action"),
+        items = log.entries(after=after, limit=limit, action=request.args.get("action"),
                             actor=request.args.get("actor"), target=request.args.get("target"))
         next_cursor = str(items[-1]["seq"]) if len(items) == limit else None
         return jsonify({"items": items, "next_cursor": next_cursor})

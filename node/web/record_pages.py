@@ -82,12 +82,13 @@ def register(pages) -> None:
             after = max(0, int(args.get("after") or 0))
         except ValueError:
             after = 0
-        if "after" not in args and not any(filters.values()):
-            last = log.db.execute("SELECT max(seq) FROM audit_log").fetchone()[0] or 0
-            after = max(0, last - AUDIT_PAGE)
-        entries = log.entries(after=after, limit=AUDIT_PAGE, **{k: v or None for k, v in filters.items()})
+        latest = "after" not in args  # the latest entries (of the filter), as a page of their own
+        entries = log.entries(after=after, limit=AUDIT_PAGE, latest=latest,
+                              **{k: v or None for k, v in filters.items()})
+        if latest and entries:
+            after = entries[0]["seq"] - 1
         report = log.verify() if args.get("verify") == "1" else None
-        more = len(entries) == AUDIT_PAGE
+        more = not latest and len(entries) == AUDIT_PAGE
         return render_template("ui/audit.html", title="Audit trail", entries=entries, filters=filters,
                                after=after, next_after=entries[-1]["seq"] if more else None,
                                previous_after=max(0, after - AUDIT_PAGE) if after and not any(filters.values()) else None,
