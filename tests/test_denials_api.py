@@ -187,6 +187,19 @@ def test_a_client_may_send_its_credentials_as_form_fields(app, client):
     assert wrong.status_code == 401 and wrong.get_json()["error"] == "invalid_client"
 
 
+def test_a_misspelt_filter_is_refused_not_ignored(client, bearer):
+    read = bearer("read")
+    misspelt = client.get("/api/v1/denials?destination_country=AE&status=active", headers=read)
+    assert misspelt.status_code == 400, misspelt.get_json()
+    assert misspelt.get_json()["fields"] == {"destination_country": "unknown query parameter; this route takes "
+                                             "country, cursor, limit, origin, party, regime, status, updated_since"}
+    one = client.get("/api/v1/denials/00000000-0000-0000-0000-000000000000?verbose=1", headers=read)
+    assert one.status_code == 400 and one.get_json()["fields"] == {
+        "verbose": "unknown query parameter; this route takes none"}
+    assert client.get("/api/v1/denials?country=AE", headers=read).status_code == 200
+    assert client.get("/api/v1/denials?destination_country=AE").status_code == 401  # credentials first
+
+
 def test_a_database_keeping_current_versions_twice_is_migrated_without_losing_history(app):
     """Before migration 0010 every version, the current one too, was kept in denial_versions."""
     from node.database import write_transaction

@@ -8,6 +8,7 @@ built from this catalogue, so what validates a request is what documents it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 
@@ -50,7 +51,8 @@ class ApiBlueprint:
                   body: type[Schema] | None = None, response: type[Schema] | None = None, status: int = 200,
                   query: dict[str, str] | None = None, many: bool = False):
         def decorator(view):
-            wrapped = require_scope(*scopes)(view) if scopes else view
+            checked = _known_query_only(view, frozenset(query or ()))
+            wrapped = require_scope(*scopes)(checked) if scopes else checked
             self.blueprint.add_url_rule(rule, endpoint=view.__name__, view_func=wrapped, methods=[method])
             self.catalogue.operations.append(Operation(
                 path=(self.blueprint.url_prefix or "") + rule, method=method.lower(),
@@ -60,6 +62,22 @@ class ApiBlueprint:
             return wrapped
 
         return decorator
+
+
+def _known_query_only(view, allowed: frozenset[str]):
+    """``view``, refusing a query parameter the operation does not declare: a misspelt filter would
+    otherwise be ignored, and the answer would look like the filtered one."""
+
+    @functools.wraps(view)
+    def checked(*args, **kwargs):
+        unknown = sorted(set(request.args) - allowed)
+        if unknown:
+            takes = f"this route takes {', '.join(sorted(allowed))}" if allowed else "this route takes none"
+            raise ValidationFailed("unknown query parameter(s)",
+                                   fields={name: f"unknown query parameter; {takes}" for name in unknown})
+        return view(*args, **kwargs)
+
+    return checked
 
 
 def json_body() -> object:
