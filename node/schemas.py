@@ -210,6 +210,14 @@ class DenialInput(Schema):
 
     @validates_schema
     def check_consistency(self, data, partial=False, **kw):
+        problems = self.consistency_problems(data)
+        if problems:
+            raise ValidationError(problems)
+
+    @staticmethod
+    def consistency_problems(data: dict) -> dict[str, list[str]]:
+        """The rules between fields, over the fields that loaded (``load_body`` also runs them when some
+        fields did not, so every bad field is named at once)."""
         problems = {}
         if data.get("catch_all") and not data.get("catch_all_basis"):
             problems["catch_all_basis"] = ["required when catch_all is true"]
@@ -222,8 +230,7 @@ class DenialInput(Schema):
             problems["parties"] = ["need at least one party other than the exporter"]
         if data.get("value") is not None and not data.get("currency"):
             problems["currency"] = ["required with value"]
-        if problems:
-            raise ValidationError(problems)
+        return problems
 
 
 class DenialRecord(DenialInput):
@@ -410,7 +417,14 @@ def load_body(schema: Schema, data, what: str) -> tuple[dict, dict]:
     try:
         return load_document(schema, data)
     except ValidationError as exc:
-        raise ValidationFailed(f"the {what} is not valid", fields=flatten_errors(exc.messages)) from None
+        problems = flatten_errors(exc.messages)
+        between = getattr(schema, "consistency_problems", None)
+        if between is not None and isinstance(exc.valid_data, dict):
+            # marshmallow checks the rules between fields only when every field loaded
+            for name, reasons in between(exc.valid_data).items():
+                if not any(path == name or path.startswith(name + ".") for path in problems):
+                    problems[name] = "; ".join(reasons)
+        raise ValidationFailed(f"the {what} is not valid", fields=problems) from None
 
 
 def to_json_doc(schema: Schema, loaded: dict) -> dict:

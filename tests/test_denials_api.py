@@ -200,6 +200,22 @@ def test_a_misspelt_filter_is_refused_not_ignored(client, bearer):
     assert client.get("/api/v1/denials?destination_country=AE").status_code == 401  # credentials first
 
 
+def test_every_bad_field_and_filter_is_named_at_once(client, bearer):
+    pub = bearer("publish", "read")
+    body = sample_denial(currency="XXY", catch_all=True, destination_country="Narnia",
+                         parties=[{"role": "exporter", "names": [{"text": "Malta Precision Ltd"}], "country": "MT"}])
+    refused = client.post("/api/v1/denials", json=body, headers=pub)
+    assert refused.status_code == 400
+    assert set(refused.get_json()["fields"]) == {"currency", "catch_all_basis", "parties", "destination_country"}, \
+        refused.get_json()
+    assert refused.get_json()["fields"]["currency"] == "must be an ISO 4217 currency code such as EUR"
+    listed = client.get("/api/v1/denials?status=bogus&limit=abc&cursor=zzz&country=Narnia&updated_since=yesterday",
+                        headers=pub)
+    assert listed.status_code == 400
+    assert set(listed.get_json()["fields"]) == {"status", "limit", "cursor", "country", "updated_since"}, \
+        listed.get_json()
+
+
 def test_a_database_keeping_current_versions_twice_is_migrated_without_losing_history(app):
     """Before migration 0010 every version, the current one too, was kept in denial_versions."""
     from node.database import write_transaction

@@ -8,7 +8,7 @@ from ..denials import DenialRegistry
 from ..errors import ValidationFailed
 from ..oauth import READ_SCOPES
 from ..schemas import DenialInput, DenialPage, DenialRecord, DenialRevoke
-from .catalogue import ApiCatalogue, json_body, query_int
+from .catalogue import ApiCatalogue, json_body, query_int_or_text
 
 LIST_QUERY = {
     "status": "active | revoked | expired",
@@ -55,7 +55,7 @@ def register(catalogue: ApiCatalogue):
         items, cursor = registry().list(
             actor=g.actor, status=args.get("status"), regime=args.get("regime"), country=args.get("country"),
             party=args.get("party"), origin=args.get("origin"), updated_since=args.get("updated_since"),
-            cursor=args.get("cursor"), limit=query_int("limit", 50),
+            cursor=args.get("cursor"), limit=query_int_or_text("limit", 50),
         )
         return jsonify({"items": items, "next_cursor": cursor})
 
