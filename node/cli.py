@@ -34,7 +34,8 @@ def parse_now(value: str | None) -> dt.datetime:
     try:
         return parse_iso(value)
     except ValueError:
-        raise click.BadParameter("use an ISO-8601 date or timestamp, e.g. 2029-03-02T00:00:00Z") from None
+        raise click.BadParameter(f"{value!r}: use an ISO-8601 date or timestamp, e.g. 2029-03-02T00:00:00Z",
+                                 param_hint="'--now'") from None
 
 
 def runtime_for(data_dir: Path):
@@ -524,8 +525,10 @@ def disclosures(data_dir, peer, ref, limit):
     rows = rt.db().execute(sql, args).fetchall()
     if not rows:
         known = rt.db().execute("SELECT 1 FROM peers WHERE node_id = ?", [peer.upper()]).fetchone()
-        click.echo(f"nothing was disclosed to {peer.upper()}" + (f" about {ref}" if ref else "")
-                   + ("" if known else f" ({peer.upper()} is not a peer of this node)"))
+        ever = rt.db().execute("SELECT 1 FROM disclosures WHERE peer = ? LIMIT 1", [peer.upper()]).fetchone()
+        if not known and not ever:  # a former peer's disclosures stay listed
+            fail(f"{peer.upper()} is not a peer of this node, and nothing was ever disclosed to it")
+        click.echo(f"nothing was disclosed to {peer.upper()}" + (f" about {ref}" if ref else ""))
     for at, channel, kind, uid, reference, version, vhash in rows:
         click.echo(f"{at}  {channel:15} {kind:9} {reference or uid:22} v{version}  view {vhash[:12]}")
 
@@ -721,7 +724,9 @@ def health(data_dir, poll, as_json):
 
     rt = runtime_for(data_dir)
     if poll:
-        poll_members(rt, utc_now())
+        polled = poll_members(rt, utc_now())
+        if "skipped" in polled:
+            fail(f"--poll: {polled['skipped']}; only a coordinator polls its members")
     data = overview(rt, utc_now())
     click.echo(json.dumps(data, indent=2, ensure_ascii=False) if as_json else render(data))
 

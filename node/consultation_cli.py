@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 
 import click
@@ -79,6 +80,11 @@ def denial_uid(rt, value: str) -> str:
     rows = rt.db().execute("SELECT uid FROM denials WHERE ref = ?", [value]).fetchall()
     if len(rows) > 1:
         fail(f"--denial {value}: several denials have that reference; give the uid")
+    if not rows:
+        try:
+            uuid.UUID(value)
+        except ValueError:
+            fail(f"--denial {value}: this node holds no denial with that reference, and it is not a uid")
     return rows[0][0] if rows else value
 
 

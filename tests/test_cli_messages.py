@@ -25,8 +25,8 @@ def test_explain_and_disclosures_say_when_a_peer_is_unknown(node_dir):
     assert "note: ZZ is not a peer of this node" in explained.output
     assert "decision: withhold" in explained.output  # a new node shares nothing
     ledger = run(node_dir, "disclosures", "--peer", "zz")
-    assert ledger.exit_code == 0, ledger.output
-    assert ledger.output.strip() == "nothing was disclosed to ZZ (ZZ is not a peer of this node)"
+    assert ledger.exit_code == 1, ledger.output
+    assert ledger.output.strip() == "error: ZZ is not a peer of this node, and nothing was ever disclosed to it"
     missing = run(node_dir, "policy", "explain", "--record", "MT/DEN/2026/9999", "--peer", "ZZ")
     assert missing.exit_code != 0 and "no denial of this node" in missing.output
 
@@ -34,3 +34,19 @@ def test_explain_and_disclosures_say_when_a_peer_is_unknown(node_dir):
 def test_export_refuses_an_origin_together_with_all_origins(node_dir):
     both = run(node_dir, "denials", "export", "--origin", "DE", "--all-origins")
     assert both.exit_code == 1 and "give --origin or --all-origins, not both" in both.output
+
+
+def test_a_bad_now_and_a_poll_on_a_member_name_the_option(node_dir):
+    bad = run(node_dir, "jobs", "run", "expire-denials", "--now", "yesterday")
+    assert bad.exit_code == 2 and "Invalid value for '--now': 'yesterday': use an ISO-8601 date" in bad.output, \
+        bad.output
+    poll = run(node_dir, "health", "--poll")
+    assert poll.exit_code == 1 and "--poll: this node is a member, not a coordinator" in poll.output, poll.output
+
+
+def test_a_consultation_on_a_reference_this_node_does_not_hold_is_named(node_dir, tmp_path):
+    transaction = tmp_path / "tx.json"
+    transaction.write_text('{"destination_country": "AE"}', encoding="utf-8")
+    refused = run(node_dir, "consult", "open", "--denial", "DE/DEN/NOPE", "--transaction", transaction)
+    assert refused.exit_code == 1
+    assert "--denial DE/DEN/NOPE: this node holds no denial with that reference, and it is not a uid" in refused.output
