@@ -51,6 +51,7 @@ def publish_form(**overrides) -> dict:
         "party_rows": "2",
         "party-0-role": "end_user", "party-0-kind": "organisation",
         "party-0-names": "ООО Технопром\nTekhnoprom LLC", "party-0-country": "RU",
+        "party-0-address": "ul. Lesnaya 5, Moscow",
         "party-0-identifiers": "OGRN: 1027700132195",
         "party-1-role": "exporter", "party-1-names": "Melita Precision Ltd", "party-1-country": "MT",
     }
@@ -159,6 +160,7 @@ def test_publish_then_detail_with_history_amend_and_revoke(app, runtime):
     html = text_of(detail)
     assert "Denial MT/DEN/2026/0100 was published (version 1)." in html and not page_problems(html)
     assert "Tekhnoprom LLC" in html and "first version" in html
+    assert "<td>ul. Lesnaya 5, Moscow</td>" in html and doc["parties"][0]["address"] == "ul. Lesnaya 5, Moscow"
 
     duplicate = post(client, "/ui/denials/new", publish_form())
     assert duplicate.status_code == 400 and 'id="ref-error"' in text_of(duplicate)
