@@ -181,7 +181,7 @@ class LiveQuery:
 def answers_to(body: dict, opened: dict) -> list:
     """The answers in a peer's opened answer to ``body``; raises ``MalformedMessage`` unless it echoes the
     query's ``request_id`` (an answer to another query, replayed, does not) and holds one entry per party,
-    in order, each with a list of hits."""
+    in order, each with a list of hits. Scores are read as numbers."""
     answers = opened.get("answers")
     if opened.get("request_id") != body["request_id"]:
         raise MalformedMessage("the answer is not to this query")
@@ -189,6 +189,13 @@ def answers_to(body: dict, opened: dict) -> list:
             isinstance(entry, dict) and entry.get("query") == index and isinstance(entry.get("hits"), list)
             and all(isinstance(hit, dict) for hit in entry["hits"]) for index, entry in enumerate(answers)):
         raise MalformedMessage("the answer does not hold one list of hits per party asked about")
+    for entry in answers:
+        for hit in entry["hits"]:
+            if "score" in hit:  # a decimal string on the wire; a number here, as in this node's own hits
+                try:
+                    hit["score"] = float(hit["score"])
+                except (TypeError, ValueError):
+                    raise MalformedMessage("a hit's score is not a number") from None
     return answers
 
 

@@ -96,6 +96,7 @@ def test_live_query_answer_only_refusal_and_timeout(federation):
     assert "MT" in live["answered"], live
     mt_hits = live["answered"]["MT"][0]["hits"]
     assert [h["ref"] for h in mt_hits] == [doc["ref"]]
+    assert type(mt_hits[0]["score"]) is float  # a number, as local hits have
     assert "record" not in mt_hits[0]  # hit level only: no content
     assert live["timed_out"] == ["NL"]
     assert live["elapsed_ms"] < 2000 + 1500
@@ -144,13 +145,16 @@ def test_a_live_answer_reveals_no_party_or_field_the_view_withholds(federation):
     {"answers": [{"query": 0}, {"query": 1, "hits": []}], "request_id": "q1"},  # no hits
     {"answers": [{"query": 0, "hits": ["MT/DEN/1"]}, {"query": 1, "hits": []}], "request_id": "q1"},
     {"answers": "none", "request_id": "q1"},
+    {"answers": [{"query": 0, "hits": [{"hit": True, "score": "high"}]}, {"query": 1, "hits": []}], "request_id": "q1"},
 ])
 def test_an_answer_not_to_this_query_or_not_well_formed_is_not_taken(answer):
     body = {"parties": [{"names": ["A Trading"]}, {"names": ["B Trading"]}], "request_id": "q1"}
     with pytest.raises(MalformedMessage):
         live_query.answers_to(body, answer)
-    good = {"answers": [{"query": 0, "hits": [{"hit": True}]}, {"query": 1, "hits": []}], "request_id": "q1"}
-    assert live_query.answers_to(body, good) == good["answers"]
+    good = {"answers": [{"query": 0, "hits": [{"hit": True, "score": "0.9100"}]}, {"query": 1, "hits": []}],
+            "request_id": "q1"}
+    assert live_query.answers_to(body, good) == [{"query": 0, "hits": [{"hit": True, "score": 0.91}]},
+                                                 {"query": 1, "hits": []}]
 
 
 def test_time_before_sending_counts_against_the_peer_timeout(tmp_path):
