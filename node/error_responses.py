@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import jsonify
+from flask import current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
 from .errors import NodeError
@@ -51,21 +51,24 @@ def install(app) -> None:
         headers = {"WWW-Authenticate": 'Bearer realm="cordon"'} if status == 401 else None
         return error_response(status, exc.code, exc.message, exc.fields, headers)
 
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
-        status = exc.code or 500
-        code = HTTP_CODES.get(status, "http_error")
-        message = exc.description or exc.name
-        if status == 413:
-            message = f"the request body is over the limit of {app.config.get('MAX_CONTENT_LENGTH')} bytes"
-        elif status == 404:
-            message = "no such route"
-        elif status == 405:
-            message = "this route does not accept that method"
-        allow = exc.get_response().headers.get("Allow") if status == 405 else None
-        return error_response(status, code, message, headers={"Allow": allow} if allow else None)
+    app.register_error_handler(HTTPException, http_error)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         log.exception("unexpected error while handling a request")
         return error_response(500, "internal_error", "the node failed to handle this request; see its log")
+
+
+def http_error(exc: HTTPException):
+    """An HTTP error (no such route, wrong method, body too large ...) in the JSON error shape."""
+    status = exc.code or 500
+    code = HTTP_CODES.get(status, "http_error")
+    message = exc.description or exc.name
+    if status == 413:
+        message = f"the request body is over the limit of {current_app.config.get('MAX_CONTENT_LENGTH')} bytes"
+    elif status == 404:
+        message = "no such route"
+    elif status == 405:
+        message = "this route does not accept that method"
+    allow = exc.get_response().headers.get("Allow") if status == 405 else None
+    return error_response(status, code, message, headers={"Allow": allow} if allow else None)

@@ -399,3 +399,15 @@ def test_consultation_inbox_thread_and_reply(app, runtime, node_dir, tmp_path):
 
 def reg_version(runtime, uid) -> int:
     return runtime.db().execute("SELECT version FROM denials WHERE uid = ?", [uid]).fetchone()[0]
+
+
+def test_a_browser_gets_pages_and_an_api_client_json_for_a_path_that_is_not_there(app):
+    client = signed_in(app, "read")
+    root = client.get("/")
+    assert root.status_code == 302 and root.location.endswith("/ui/")
+    missing = client.get("/ui/no-such-page")
+    assert missing.status_code == 404 and missing.content_type.startswith("text/html")
+    assert "There is no such page on this node." in text_of(missing) and not page_problems(text_of(missing))
+    assert "default-src 'self'" in missing.headers["Content-Security-Policy"]
+    api = client.get("/api/v1/no-such-route")
+    assert api.status_code == 404 and api.get_json() == {"error": "not_found", "message": "no such route", "fields": {}}

@@ -22,8 +22,9 @@ stylesheet in ``node/static/cordon.css``. Pages use no JavaScript.
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, current_app
+from flask import Blueprint, Flask, current_app, make_response, redirect, request, url_for
 
+from ..error_responses import http_error
 from ..timestamps import parse_iso
 from ..web_sessions import CSRF_FIELD, csrf_token, install_sessions
 from . import access
@@ -49,6 +50,14 @@ def blueprint() -> Blueprint:
     for module in (auth_pages, denial_pages, screening_pages, consultation_pages, record_pages):
         module.register(pages)
     return pages
+
+
+def not_found(exc):
+    """No such route: a page under ``/ui`` (a person with a browser asked), the JSON error shape elsewhere."""
+    if request.path == "/ui" or request.path.startswith("/ui/"):
+        return access.secure_headers(make_response(access.refusal(
+            404, "Not found", "There is no such page on this node. Use the menu, or go back to the start page.")))
+    return http_error(exc)
 
 
 def nav_items() -> list[dict]:
@@ -85,6 +94,8 @@ def when(value) -> str:
 def install(app: Flask) -> None:
     install_sessions(app)
     app.register_blueprint(blueprint())
+    app.add_url_rule("/", "root", lambda: redirect(url_for("ui.home")))
+    app.register_error_handler(404, not_found)
     app.add_template_filter(when, "when")
     settings = app.extensions["cordon"].settings
 
