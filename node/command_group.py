@@ -30,5 +30,13 @@ class CordonGroup(click.Group):
         try:
             return super().invoke(ctx)
         except NodeError as exc:
-            details = "".join(f"\n  {field}: {reason}" for field, reason in exc.fields.items())
+            options = self._option_names(ctx)
+            details = "".join(f"\n  {options.get(field, field)}: {reason}" for field, reason in exc.fields.items())
             fail(exc.message + details)
+
+    def _option_names(self, ctx) -> dict[str, str]:
+        """The invoked command's options by the field each fills (``customs_office`` -> ``--office``), so an
+        error names what the person typed."""
+        command = self.get_command(ctx, ctx.invoked_subcommand) if ctx.invoked_subcommand else None
+        return {param.name: max(param.opts, key=len) for param in getattr(command, "params", ())
+                if isinstance(param, click.Option) and param.name}

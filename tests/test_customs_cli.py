@@ -47,8 +47,11 @@ def test_check_reverse_history_and_mismatches(node_dir, tmp_path):
     assert answer["parties_screened"] is True
 
     bad = run(node_dir, "check", NUMBER, "--declaration-ref", "12345", "--line", 1, "--cn-code", "84581110",
-              "--quantity", "0", "--unit", "pcs", "--destination", "TN", "--office", "MT000101")
-    assert bad.exit_code == 1 and "declaration_ref" in bad.output and "quantity" in bad.output
+              "--quantity", "0", "--unit", "pcs", "--destination", "TN", "--office", "office 1")
+    assert bad.exit_code == 1, bad.output
+    # Named as the options typed, not as the API's fields.
+    assert "\n  --declaration-ref: " in bad.output and "\n  --quantity: " in bad.output
+    assert "\n  --office: " in bad.output and "customs_office" not in bad.output
 
     reversed_ = run(node_dir, "reverse", NUMBER, mrn(1), "--reason", "goods returned")
     assert reversed_.exit_code == 0 and "restored 3" in reversed_.output
