@@ -68,6 +68,19 @@ class Prepared(NamedTuple):
         return content_of(json_text.loads(self.new.text))
 
 
+_SHOWN_FIRST = ("uid", "origin", "ref", "version", "status")
+_SHOWN_LAST = ("revoked_reason", "created_at", "updated_at")
+SHOWN_ORDER = {key: index for index, key in enumerate(
+    (*_SHOWN_FIRST, *(f for f in INPUT_FIELDS if f not in _SHOWN_FIRST + _SHOWN_LAST), *_SHOWN_LAST))}
+
+
+def in_shown_order(doc: dict) -> dict:
+    """``doc`` with its keys in one order whatever its source (written here, amended, or received as
+    canonical JSON with sorted keys): identity and state first, then the content fields as the schema
+    lists them, then the times; any other key after them."""
+    return dict(sorted(doc.items(), key=lambda item: SHOWN_ORDER.get(item[0], len(SHOWN_ORDER))))
+
+
 def party_text(doc: dict) -> str:
     """Folded party names, for the list filter ``party=``."""
     names = [n["text"] for p in doc.get("parties", []) for n in p.get("names", [])]

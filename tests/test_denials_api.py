@@ -38,6 +38,11 @@ def test_create_get_amend_revoke_history(client, bearer):
         assert refused.status_code == 400 and refused.get_json()["fields"] == {"reason": said}, refused.get_json()
     revoked = client.post(f"/api/v1/denials/{uid}/revoke", json={"reason": "Court ruling"}, headers=pub)
     assert revoked.status_code == 200 and revoked.get_json()["status"] == "revoked"
+    # One key order in every answer, whatever order the stored document has.
+    for answer in (created, got, amended, revoked):
+        keys = list(answer.get_json())
+        assert keys[:5] == ["uid", "origin", "ref", "version", "status"] and keys[-2:] == ["created_at", "updated_at"]
+    assert list(revoked.get_json())[-3] == "revoked_reason"
     assert revoked.get_json()["version"] == 3 and revoked.headers["ETag"] == '"3"'
 
     history = client.get(f"/api/v1/denials/{uid}/history", headers=pub).get_json()["items"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, g, jsonify, request
 
+from ..denial_rows import in_shown_order
 from ..denials import DenialRegistry
 from ..errors import ValidationFailed
 from ..oauth import READ_SCOPES
@@ -46,7 +47,7 @@ def register(catalogue: ApiCatalogue):
     def create_denial():
         doc = registry().create(json_body(), actor=g.actor)
         current_app.extensions["cordon_events"].record_changed("denial", doc)
-        return jsonify(doc), 201, {"Location": f"/api/v1/denials/{doc['uid']}", "ETag": f'"{doc["version"]}"'}
+        return jsonify(in_shown_order(doc)), 201, {"Location": f"/api/v1/denials/{doc['uid']}", "ETag": f'"{doc["version"]}"'}
 
     @api.operation("", "GET", summary="List denials, newest first, with filters and cursor pagination",
                    tag="denials", scopes=READ_SCOPES, response=DenialPage, query=LIST_QUERY)
@@ -57,13 +58,13 @@ def register(catalogue: ApiCatalogue):
             party=args.get("party"), origin=args.get("origin"), updated_since=args.get("updated_since"),
             cursor=args.get("cursor"), limit=query_int_or_text("limit", 50),
         )
-        return jsonify({"items": items, "next_cursor": cursor})
+        return jsonify({"items": [in_shown_order(doc) for doc in items], "next_cursor": cursor})
 
     @api.operation("/<uid>", "GET", summary="Read one denial", tag="denials", scopes=READ_SCOPES,
                    response=DenialRecord)
     def get_denial(uid):
         doc = registry().get(uid, actor=g.actor)
-        return jsonify(doc), 200, {"ETag": f'"{doc["version"]}"'}
+        return jsonify(in_shown_order(doc)), 200, {"ETag": f'"{doc["version"]}"'}
 
     @api.operation("/<uid>", "PATCH", summary="Amend a denial (new version; the old one stays in history). "
                    "Send If-Match: <version> to refuse a stale edit.", tag="denials", scopes=("publish",),
@@ -71,7 +72,7 @@ def register(catalogue: ApiCatalogue):
     def amend_denial(uid):
         doc = registry().amend(uid, json_body(), actor=g.actor, expected_version=if_match_version())
         current_app.extensions["cordon_events"].record_changed("denial", doc)
-        return jsonify(doc), 200, {"ETag": f'"{doc["version"]}"'}
+        return jsonify(in_shown_order(doc)), 200, {"ETag": f'"{doc["version"]}"'}
 
     @api.operation("/<uid>/revoke", "POST", summary="Revoke a denial", tag="denials", scopes=("publish",),
                    body=DenialRevoke, response=DenialRecord)
@@ -80,12 +81,12 @@ def register(catalogue: ApiCatalogue):
         reason = body.get("reason") if isinstance(body, dict) else None
         doc = registry().revoke(uid, reason, actor=g.actor)
         current_app.extensions["cordon_events"].record_changed("denial", doc)
-        return jsonify(doc), 200, {"ETag": f'"{doc["version"]}"'}
+        return jsonify(in_shown_order(doc)), 200, {"ETag": f'"{doc["version"]}"'}
 
     @api.operation("/<uid>/history", "GET", summary="Every version of a denial, oldest first", tag="denials",
                    scopes=READ_SCOPES, response=DenialRecord, many=True)
     def denial_history(uid):
-        return jsonify({"items": registry().history(uid, actor=g.actor)})
+        return jsonify({"items": [in_shown_order(doc) for doc in registry().history(uid, actor=g.actor)]})
 
     @api.operation("/expire", "POST", summary="Mark denials past their review date as expired (the daily job, now)",
                    tag="denials", scopes=("admin",))
