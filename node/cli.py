@@ -595,6 +595,8 @@ def screen(data_dir, name, country, party_file, live, threshold, include_inactiv
     index_names(rt, utc_now())
     service = ScreeningService(rt)
     rt.extensions["screening"] = service
+    if parties:  # on stderr, so that --json output stays clean
+        click.echo("loading the name tables screening needs (10-20 s, once per command)...", err=True)
     results = service.screen(rt.db(), parties, threshold=threshold, include_inactive=include_inactive) if parties else []
     live_answer = None
     if live and parties:

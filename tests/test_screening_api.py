@@ -112,6 +112,7 @@ def test_cli_file_reports_bad_rows_and_screens_good_ones(tmp_path, node_dir, app
     assert "MT/DEN/S/4" in result.stdout
     assert "line 4: Unrelated Shipping SA (GR): no hit" in result.stdout
     assert "line 3: not screened" in result.stderr
+    assert "loading the name tables screening needs" in result.stderr  # the wait is explained
     from node.audit import AuditLog
     from node.runtime import NodeRuntime
 
