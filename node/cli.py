@@ -596,7 +596,7 @@ def screen(data_dir, name, country, party_file, live, threshold, include_inactiv
     service = ScreeningService(rt)
     rt.extensions["screening"] = service
     if parties:  # on stderr, so that --json output stays clean
-        click.echo("loading the name tables screening needs (up to about 20 s the first time in each run)...", err=True)
+        click.echo("loading the name tables screening needs (this can take up to about 20 s)...", err=True)
     results = service.screen(rt.db(), parties, threshold=threshold, include_inactive=include_inactive) if parties else []
     live_answer = None
     if live and parties:
