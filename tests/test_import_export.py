@@ -111,14 +111,18 @@ def test_bad_csv_rows(node_dir, tmp_path):
     broken_entries[header.index("control_entries")] = "NSG-2B201"
     broken_entries[header.index("ref")] = "MT/DEN/2026/0103"
     extra_cell = list(first) + ["surplus"]
+    no_party = [("" if name.endswith(("_name", "_aliases", "_country", "_address", "_identifiers")) or name == "parties"
+                 else cell) for name, cell in zip(header, first)]
+    no_party[header.index("ref")] = "MT/DEN/2026/0104"
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerows([header, first, broken_entries, extra_cell, second])
+        writer.writerows([header, first, broken_entries, extra_cell, second, no_party])
     result = cordon("denials", "import", path, data_dir=node_dir)
     assert result.exit_code == 2
-    assert "2 created, 0 amended, 0 unchanged, 2 rejected" in result.stdout
+    assert "2 created, 0 amended, 0 unchanged, 3 rejected" in result.stdout
     assert "line 3: 'NSG-2B201' must look like list:entry" in result.stderr
     assert "line 4: more cells than header columns" in result.stderr
+    assert "line 6: no party: fill end_user_name (or another <role>_name column" in result.stderr
 
 
 def test_a_csv_with_a_wrong_header_is_refused_once_and_nothing_is_imported(node_dir, tmp_path):
