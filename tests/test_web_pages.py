@@ -122,6 +122,8 @@ def test_publish_shows_errors_next_to_the_fields_and_keeps_every_value(app, runt
     assert response.status_code == 400 and "There is a problem" in html and not page_problems(html)
     assert 'id="control_entries-error"' in html and "line 2: write the regime, then the entry" in html
     assert 'id="party-0-identifiers-error"' in html and 'id="party-1-names-error"' in html
+    # The registry's findings in the rest of the form come in the same answer.
+    assert 'id="destination_country-error"' in html and 'id="regimes-error"' in html
     for kept in ("MT/DEN/2026/0100", "ООО Технопром\nTekhnoprom LLC", "NSG 2B201\n2B201.a",
                  "End user linked to a procurement network.", "axes = 5\naccuracy_um = 4", 'value="XX"'):
         assert kept in html, kept

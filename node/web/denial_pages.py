@@ -48,6 +48,16 @@ def render_form(mode: str, values: dict, errors: dict, *, doc: dict | None = Non
                            summary=summary, doc=doc, message=message, choices=denial_form.CHOICES), status
 
 
+def all_problems(problems: dict[str, str], doc: dict, rows: list[int]) -> None:
+    """Add to the form's own problems (what could not be read) those the registry finds in the rest, so
+    that one submission names every field to mend."""
+    try:
+        registry().validate(doc)
+    except NodeError as exc:
+        for key, reason in denial_form.form_errors(exc.fields, rows).items():
+            problems.setdefault(key, reason)
+
+
 def register(pages) -> None:
     @pages.route("/denials")
     @access.requires(*access.READ)
@@ -75,6 +85,7 @@ def register(pages) -> None:
             values["parties"].append(denial_form.blank_party())
             return render_form("new", values, {})
         if problems:
+            all_problems(problems, doc, rows)
             return render_form("new", values, problems, message="The denial was not published.", status=400)
         try:
             created = registry().create(doc, actor=access.actor())
@@ -113,6 +124,7 @@ def register(pages) -> None:
             values["parties"].append(denial_form.blank_party())
             return render_form("amend", values, {}, doc=current)
         if problems:
+            all_problems(problems, doc, rows)
             return render_form("amend", values, problems, doc=current, message="The denial was not amended.",
                                status=400)
         changed = denial_form.changes(current, doc)
