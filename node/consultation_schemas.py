@@ -24,7 +24,9 @@ from .schemas import (
     ControlEntrySchema,
     Country,
     PartySchema,
+    currency_field,
     text,
+    value_needs_currency,
 )
 
 
@@ -45,14 +47,16 @@ class ProposedTransaction(Schema):
     quantity = Amount(positive=True, allow_none=True)
     unit = text(max_len=20, allow_none=True)
     value = Amount(allow_none=True)
-    currency = fields.String(validate=validate.Regexp(r"^[A-Z]{3}$", error="must be an ISO 4217 code such as EUR"),
-                             allow_none=True)
+    currency = currency_field()
     stated_end_use = text(max_len=2000, allow_none=True)
 
     @validates_schema
     def check_parties(self, data, partial=False, **kw):
+        problems = value_needs_currency(data)
         if data.get("parties") and all(p["role"] == "exporter" for p in data["parties"]):
-            raise ValidationError({"parties": ["need at least one party other than the exporter"]})
+            problems["parties"] = ["need at least one party other than the exporter"]
+        if problems:
+            raise ValidationError(problems)
 
 
 class ConsultationOpen(Schema):

@@ -120,7 +120,8 @@ class CheckInput(Schema):
     quantity = Amount(positive=True, required=True)
     unit = text(required=True, max_len=20)
     value = Amount(allow_none=True)
-    currency = fields.String(validate=currency_code, allow_none=True)
+    currency = fields.String(validate=currency_code, allow_none=True, metadata={
+        "description": "ISO 4217 currency code (current or retired), e.g. EUR; given with value, as the line's"})
     destination = Country(required=True)
     parties = fields.List(fields.Nested(PartySchema), load_default=list, validate=validate.Length(max=30))
     customs_office = OfficeRef(required=True)

@@ -165,13 +165,29 @@ def country_codes() -> frozenset[str]:
 
 @functools.cache
 def currency_codes() -> frozenset[str]:
-    """Every ISO 4217 alphabetic currency code (read from pycountry on first use)."""
-    return frozenset(currency.alpha_3 for currency in pycountry.currencies)
+    """Every ISO 4217 alphabetic currency code, current or retired (a record may be older than the euro in
+    its country): the Unicode CLDR list that Babel carries, read on first use."""
+    from babel.numbers import list_currencies
+
+    return frozenset(list_currencies())
 
 
 def currency_code(value) -> None:
     if value not in currency_codes():
         raise ValidationError("must be an ISO 4217 currency code such as EUR")
+
+
+def currency_field() -> fields.String:
+    """A ``currency`` next to a ``value``: see :func:`value_needs_currency`."""
+    return fields.String(validate=currency_code, allow_none=True, metadata={
+        "description": "ISO 4217 currency code (current or retired), e.g. EUR; required with value"})
+
+
+def value_needs_currency(data: dict) -> dict[str, list[str]]:
+    """The rule between ``value`` and ``currency``: an amount means nothing without its currency."""
+    if data.get("value") is not None and not data.get("currency"):
+        return {"currency": ["required with value"]}
+    return {}
 
 
 def unique(values):
@@ -195,7 +211,7 @@ class DenialInput(Schema):
     quantity = Amount(positive=True, allow_none=True)
     unit = text(max_len=20, allow_none=True)
     value = Amount(allow_none=True)
-    currency = fields.String(validate=currency_code, allow_none=True)
+    currency = currency_field()
     parties = fields.List(fields.Nested(PartySchema), required=True, validate=validate.Length(min=1, max=30))
     destination_country = Country(required=True)
     transit_countries = fields.List(Country(), load_default=list)
@@ -228,8 +244,7 @@ class DenialInput(Schema):
             problems["review_due"] = ["must be after denied_on"]
         if data.get("parties") and all(p["role"] == "exporter" for p in data["parties"]):
             problems["parties"] = ["need at least one party other than the exporter"]
-        if data.get("value") is not None and not data.get("currency"):
-            problems["currency"] = ["required with value"]
+        problems.update(value_needs_currency(data))
         return problems
 
 
@@ -257,12 +272,13 @@ class LicenceLineInput(Schema):
     quantity = Amount(positive=True, required=True)
     unit = text(required=True, max_len=20)
     value = Amount(allow_none=True)
-    currency = fields.String(validate=currency_code, allow_none=True)
+    currency = currency_field()
 
     @validates_schema
     def check_value(self, data, partial=False, **kw):
-        if data.get("value") is not None and not data.get("currency"):
-            raise ValidationError({"currency": ["required with value"]})
+        problems = value_needs_currency(data)
+        if problems:
+            raise ValidationError(problems)
 
 
 class LicenceInput(Schema):

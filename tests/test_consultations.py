@@ -150,6 +150,8 @@ def test_open_queues_the_opening_when_the_peer_is_down(mt, client, pub, tn_denia
     ({"transaction": transaction(destination_country="XX")}, "transaction.destination_country"),
     ({"transaction": transaction(parties=[])}, "transaction.parties"),
     ({"transaction": transaction(quantity="-3")}, "transaction.quantity"),
+    ({"transaction": transaction(value="5000.00", currency="XXY")}, "transaction.currency"),
+    ({"transaction": transaction(value="5000.00", currency=None)}, "transaction.currency"),
 ])
 def test_open_names_each_bad_field_and_stores_nothing(mt, client, pub, tn_denial, change, field):
     body = {k: v for k, v in {**open_body(tn_denial), **change}.items() if v is not None}
