@@ -49,11 +49,18 @@ def may_query(policy, peer: str) -> bool:
                for rule in policy.rules)
 
 
+QUERY_PARTY_MEMBERS = ("names", "country", "identifiers")
+
+
 def answer_query(runtime, peer_id: str, body: dict, now: dt.datetime) -> dict:
     policy = runtime.policies.current()
     if not may_query(policy, peer_id):
         raise PeerRequestRefused("query_not_allowed", peer_id, status=403)
-    parties = parse_parties({"parties": body.get("parties")})
+    raw = body.get("parties")
+    if isinstance(raw, list):  # the protocol's members of a party; a receiver ignores any other
+        raw = [{key: item[key] for key in QUERY_PARTY_MEMBERS if key in item} if isinstance(item, dict) else item
+               for item in raw]
+    parties = parse_parties({"parties": raw})
     try:
         threshold = float(body["threshold"]) if body.get("threshold") is not None else None
     except (TypeError, ValueError):

@@ -137,6 +137,30 @@ def test_a_live_answer_reveals_no_party_or_field_the_view_withholds(federation):
     assert hit["ref"] is None and "ref" not in hit["record"]
 
 
+def test_a_party_member_the_protocol_does_not_know_is_ignored_by_the_answering_node(federation):
+    """docs/protocol.md: a receiver ignores members it does not know (a later version may add some), while
+    the local API refuses them."""
+    import time
+    import uuid
+
+    fed = federation
+    runtime = NodeRuntime(fed["TN"].data_dir)
+    try:
+        exchange = Exchange(runtime)
+        asker = live_query.LiveQuery(exchange)
+        (mt,) = [p for p in exchange.peers() if p.node_id == "MT"]
+        body = {"parties": [{"names": ["Orion Dual Systems FZE"], "country": None, "identifiers": [],
+                             "kind": "organisation"}], "threshold": None, "request_id": uuid.uuid4().hex}
+        outcome, answers = asker._ask_one(mt, body, time.monotonic() + 20, exchange.sender())
+        asker.stop()
+    finally:
+        runtime.close()
+    assert outcome == "answered" and [a["query"] for a in answers] == [0], (outcome, answers)
+    local = fed.api("TN").post(fed.url("TN", "/api/v1/screen"), timeout=30,
+                               json={"parties": [{"name": "Orion Dual Systems FZE", "kind": "organisation"}]})
+    assert local.status_code == 400 and local.json()["fields"] == {"parties.0.kind": "unknown field"}
+
+
 @pytest.mark.parametrize("answer", [
     {"answers": [{"query": 0, "hits": []}, {"query": 1, "hits": []}], "request_id": "other"},  # another query's
     {"answers": [{"query": 0, "hits": []}, {"query": 1, "hits": []}]},  # no request id
