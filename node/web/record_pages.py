@@ -82,7 +82,9 @@ def register(pages) -> None:
             after = max(0, int(args.get("after") or 0))
         except ValueError:
             after = 0
-        latest = "after" not in args  # the latest entries (of the filter), as a page of their own
+        # Unfiltered, the latest entries, with earlier pages before them; filtered, the first matches, with
+        # later pages after them (entries are paged forward only).
+        latest = "after" not in args and not any(filters.values())
         entries = log.entries(after=after, limit=AUDIT_PAGE, latest=latest,
                               **{k: v or None for k, v in filters.items()})
         if latest and entries:
