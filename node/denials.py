@@ -107,9 +107,9 @@ class DenialRegistry:
         return current
 
     def revoke(self, uid: str, reason: str, *, actor: str, now: dt.datetime | None = None) -> dict:
-        if not isinstance(reason, str):
+        if reason is not None and not isinstance(reason, str):
             raise ValidationFailed("the reason must be text", fields={"reason": "must be a string"})
-        if not reason.strip():
+        if not (reason or "").strip():
             raise ValidationFailed("give a reason for the revocation", fields={"reason": "required"})
         now = now or utc_now()
         with write_transaction(self.db):

@@ -33,7 +33,7 @@ def test_create_get_amend_revoke_history(client, bearer):
     stale = client.patch(f"/api/v1/denials/{uid}", json={"reason_text": "x"}, headers={**pub, "If-Match": '"1"'})
     assert stale.status_code == 409
 
-    for reason, said in ((5, "must be a string"), ("  ", "required")):
+    for reason, said in ((5, "must be a string"), ("  ", "required"), (None, "required")):
         refused = client.post(f"/api/v1/denials/{uid}/revoke", json={"reason": reason}, headers=pub)
         assert refused.status_code == 400 and refused.get_json()["fields"] == {"reason": said}, refused.get_json()
     revoked = client.post(f"/api/v1/denials/{uid}/revoke", json={"reason": "Court ruling"}, headers=pub)
