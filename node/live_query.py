@@ -17,6 +17,7 @@ import concurrent.futures
 import datetime as dt
 import json
 import logging
+import math
 import time
 import uuid
 
@@ -200,9 +201,12 @@ def answers_to(body: dict, opened: dict) -> list:
         for hit in entry["hits"]:
             if "score" in hit:  # a decimal string on the wire; a number here, as in this node's own hits
                 try:
-                    hit["score"] = float(hit["score"])
+                    score = float(hit["score"])
                 except (TypeError, ValueError):
-                    raise MalformedMessage("a hit's score is not a number") from None
+                    score = math.nan
+                if not math.isfinite(score):  # "NaN" and "1e999" read as floats, and JSON has no such number
+                    raise MalformedMessage("a hit's score is not a number")
+                hit["score"] = score
     return answers
 
 

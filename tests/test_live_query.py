@@ -170,6 +170,8 @@ def test_a_party_member_the_protocol_does_not_know_is_ignored_by_the_answering_n
     {"answers": [{"query": 0, "hits": ["MT/DEN/1"]}, {"query": 1, "hits": []}], "request_id": "q1"},
     {"answers": "none", "request_id": "q1"},
     {"answers": [{"query": 0, "hits": [{"hit": True, "score": "high"}]}, {"query": 1, "hits": []}], "request_id": "q1"},
+    {"answers": [{"query": 0, "hits": [{"hit": True, "score": "NaN"}]}, {"query": 1, "hits": []}], "request_id": "q1"},
+    {"answers": [{"query": 0, "hits": [{"hit": True, "score": "1e999"}]}, {"query": 1, "hits": []}], "request_id": "q1"},
 ])
 def test_an_answer_not_to_this_query_or_not_well_formed_is_not_taken(answer):
     body = {"parties": [{"names": ["A Trading"]}, {"names": ["B Trading"]}], "request_id": "q1"}
