@@ -592,11 +592,11 @@ def screen(data_dir, name, country, party_file, live, threshold, include_inactiv
             parties = parse_parties({"name": name, **({"country": country} if country else {})})
         except ValidationFailed as exc:
             fail(f"cannot screen {name!r}: " + "; ".join(f"{k} {v}" for k, v in exc.fields.items()))
-    index_names(rt, utc_now())
-    service = ScreeningService(rt)
-    rt.extensions["screening"] = service
     if parties:  # on stderr, so that --json output stays clean
         click.echo("loading the name tables screening needs (this can take up to about 20 s)...", err=True)
+    index_names(rt, utc_now())  # names stored since the node last indexed them (loads the tables too)
+    service = ScreeningService(rt)
+    rt.extensions["screening"] = service
     results = service.screen(rt.db(), parties, threshold=threshold, include_inactive=include_inactive) if parties else []
     live_answer = None
     if live and parties:

@@ -24,7 +24,10 @@ def actor() -> str:
 
 
 class CordonGroup(click.Group):
-    """Turns the node's own errors into one clear line on stderr and exit status 1."""
+    """Turns the node's own errors into one clear line on stderr and exit status 1. Its subgroups are
+    CordonGroups too, so an error names the options of the command that was run."""
+
+    group_class = type  # click: subgroups made with @group.group() are of this group's class
 
     def invoke(self, ctx):
         try:
@@ -38,5 +41,11 @@ class CordonGroup(click.Group):
         """The invoked command's options by the field each fills (``customs_office`` -> ``--office``), so an
         error names what the person typed."""
         command = self.get_command(ctx, ctx.invoked_subcommand) if ctx.invoked_subcommand else None
-        return {param.name: max(param.opts, key=len) for param in getattr(command, "params", ())
-                if isinstance(param, click.Option) and param.name}
+        names: dict[str, str] = {}
+        for param in getattr(command, "params", ()):
+            if isinstance(param, click.Option) and param.name:
+                shown = max(param.opts, key=len)
+                names[param.name] = shown
+                for opt in param.opts:  # --scope fills "scopes" but an error may say "scope"
+                    names.setdefault(opt.lstrip("-").replace("-", "_"), shown)
+        return names

@@ -50,3 +50,8 @@ def test_a_consultation_on_a_reference_this_node_does_not_hold_is_named(node_dir
     refused = run(node_dir, "consult", "open", "--denial", "DE/DEN/NOPE", "--transaction", transaction)
     assert refused.exit_code == 1
     assert "--denial DE/DEN/NOPE: this node holds no denial with that reference, and it is not a uid" in refused.output
+
+
+def test_errors_of_subcommands_name_the_options_typed(node_dir):
+    scope = run(node_dir, "clients", "create", "ops", "--scope", "bogus")
+    assert scope.exit_code == 1 and "\n  --scope: unknown scope bogus" in scope.output, scope.output
