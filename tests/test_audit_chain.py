@@ -227,4 +227,6 @@ def test_the_audit_api_names_a_limit_out_of_range(app, client, bearer):
     for query, field in (("limit=0", "limit"), ("limit=1001", "limit"), ("after=-1", "after"), ("limit=x", "limit")):
         refused = client.get(f"/api/v1/audit?{query}", headers=admin)
         assert refused.status_code == 400 and field in refused.get_json()["fields"], (query, refused.get_json())
+    both = client.get("/api/v1/audit?limit=x&after=-1", headers=admin)
+    assert both.status_code == 400 and set(both.get_json()["fields"]) == {"limit", "after"}, both.get_json()
     assert len(client.get("/api/v1/audit?limit=1", headers=admin).get_json()["items"]) == 1

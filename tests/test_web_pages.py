@@ -411,5 +411,7 @@ def test_a_browser_gets_pages_and_an_api_client_json_for_a_path_that_is_not_ther
     assert missing.status_code == 404 and missing.content_type.startswith("text/html")
     assert "There is no such page on this node." in text_of(missing) and not page_problems(text_of(missing))
     assert "default-src 'self'" in missing.headers["Content-Security-Policy"]
+    put = client.put("/ui/denials")
+    assert put.status_code == 405 and put.content_type.startswith("text/html") and "GET" in put.headers["Allow"]
     api = client.get("/api/v1/no-such-route")
     assert api.status_code == 404 and api.get_json() == {"error": "not_found", "message": "no such route", "fields": {}}

@@ -7,7 +7,7 @@ from flask import current_app, jsonify, request
 from ..audit import AuditLog
 from ..errors import ValidationFailed
 from ..schemas import AuditPage
-from .catalogue import ApiCatalogue, query_int
+from .catalogue import ApiCatalogue, query_int_or_text
 
 
 def register(catalogue: ApiCatalogue):
@@ -18,12 +18,12 @@ def register(catalogue: ApiCatalogue):
                    query={"after": "sequence number to start after (default 0)", "limit": "1-1000",
                           "action": "e.g. denial.create", "actor": "client id or user", "target": "record uid"})
     def list_audit():
-        limit, after = query_int("limit", 100), query_int("after", 0)
+        limit, after = query_int_or_text("limit", 100), query_int_or_text("after", 0)
         problems = {}
-        if not 1 <= limit <= 1000:
-            problems["limit"] = "must be between 1 and 1000"
-        if after < 0:
-            problems["after"] = "must be 0 or more"
+        if type(limit) is not int or not 1 <= limit <= 1000:
+            problems["limit"] = "must be a whole number between 1 and 1000"
+        if type(after) is not int or after < 0:
+            problems["after"] = "must be a whole number, 0 or more"
         if problems:
             raise ValidationFailed("invalid audit filter", fields=problems)
         log = AuditLog(current_app.extensions["cordon"].db())

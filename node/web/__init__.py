@@ -52,11 +52,20 @@ def blueprint() -> Blueprint:
     return pages
 
 
-def not_found(exc):
-    """No such route: a page under ``/ui`` (a person with a browser asked), the JSON error shape elsewhere."""
+PAGE_ERRORS = {
+    404: ("Not found", "There is no such page on this node. Use the menu, or go back to the start page."),
+    405: ("Not allowed", "This page cannot be used that way. Use the menu, or go back to the start page."),
+}
+
+
+def not_a_page(exc):
+    """No such route, or not with this method: a page under ``/ui`` (a person with a browser asked), the JSON
+    error shape elsewhere."""
     if request.path == "/ui" or request.path.startswith("/ui/"):
-        return access.secure_headers(make_response(access.refusal(
-            404, "Not found", "There is no such page on this node. Use the menu, or go back to the start page.")))
+        response = make_response(access.refusal(exc.code, *PAGE_ERRORS[exc.code]))
+        if exc.code == 405:
+            response.headers["Allow"] = exc.get_response().headers.get("Allow", "")
+        return access.secure_headers(response)
     return http_error(exc)
 
 
@@ -95,7 +104,8 @@ def install(app: Flask) -> None:
     install_sessions(app)
     app.register_blueprint(blueprint())
     app.add_url_rule("/", "root", lambda: redirect(url_for("ui.home")))
-    app.register_error_handler(404, not_found)
+    app.register_error_handler(404, not_a_page)
+    app.register_error_handler(405, not_a_page)
     app.add_template_filter(when, "when")
     settings = app.extensions["cordon"].settings
 
