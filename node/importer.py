@@ -195,9 +195,6 @@ def denial_from_csv(row: dict) -> dict:
         party = party_from_columns(row, role)
         if party:
             parties.append(party)
-    if not parties:
-        raise RowError("no party: fill end_user_name (or another <role>_name column: consignee, broker, ...) "
-                       "or the parties column")
     out: dict = {"parties": parties}
     for key, value in row.items():
         if value == "":

@@ -212,7 +212,8 @@ class DenialInput(Schema):
     unit = text(max_len=20, allow_none=True)
     value = Amount(allow_none=True)
     currency = currency_field()
-    parties = fields.List(fields.Nested(PartySchema), required=True, validate=validate.Length(min=1, max=30))
+    parties = fields.List(fields.Nested(PartySchema), required=True, validate=validate.Length(
+        min=1, max=30, error="give at least one party, and at most 30"))
     destination_country = Country(required=True)
     transit_countries = fields.List(Country(), load_default=list)
     stated_end_use = text(max_len=2000, allow_none=True)

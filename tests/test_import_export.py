@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,7 @@ def test_bad_csv_rows(node_dir, tmp_path):
     no_party = [("" if name.endswith(("_name", "_aliases", "_country", "_address", "_identifiers")) or name == "parties"
                  else cell) for name, cell in zip(header, first)]
     no_party[header.index("ref")] = "MT/DEN/2026/0104"
+    no_party[header.index("destination_country")] = "XX"
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerows([header, first, broken_entries, extra_cell, second, no_party])
@@ -122,7 +124,9 @@ def test_bad_csv_rows(node_dir, tmp_path):
     assert "2 created, 0 amended, 0 unchanged, 3 rejected" in result.stdout
     assert "line 3: 'NSG-2B201' must look like list:entry" in result.stderr
     assert "line 4: more cells than header columns" in result.stderr
-    assert "line 6: no party: fill end_user_name (or another <role>_name column" in result.stderr
+    # No party and a bad country: both named (a row is checked whole).
+    assert re.search(r"line 6: .*parties: give at least one party, and at most 30", result.stderr), result.stderr
+    assert re.search(r"line 6: .*destination_country: 'XX' is not", result.stderr), result.stderr
 
 
 def test_a_csv_with_a_wrong_header_is_refused_once_and_nothing_is_imported(node_dir, tmp_path):
