@@ -25,6 +25,9 @@ def make_backup(runtime: NodeRuntime, target: Path, *, actor: str) -> str:
     if target.exists() and any(target.iterdir()):
         raise DataDirError(f"{target} exists and is not empty; choose a new directory")
     existed = target.exists()
+    created = target  # the first directory of the path this backup makes
+    while not created.parent.exists():
+        created = created.parent
     try:
         target.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
@@ -40,9 +43,9 @@ def make_backup(runtime: NodeRuntime, target: Path, *, actor: str) -> str:
                 else:
                     left.unlink()
         else:
-            shutil.rmtree(target, ignore_errors=True)
-        if isinstance(exc, (OSError, sqlite3.Error)):
-            reason = getattr(exc, "strerror", None) or exc
+            shutil.rmtree(created, ignore_errors=True)
+        if isinstance(exc, (OSError, sqlite3.Error, DataDirError)):
+            reason = exc.message if isinstance(exc, DataDirError) else getattr(exc, "strerror", None) or exc
             raise DataDirError(f"the backup into {target} failed and was removed: {reason}") from None
         raise
     db = runtime.db()

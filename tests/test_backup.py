@@ -148,13 +148,16 @@ def test_a_backup_that_fails_part_way_is_removed(tmp_path, node_dir):
     extra = node_dir / "extra"
     extra.mkdir()
     (extra / "gone").symlink_to(tmp_path / "nowhere")
-    for target in (tmp_path / "new-backup", tmp_path / "empty-dir"):
+    for target in (tmp_path / "new-backup", tmp_path / "empty-dir", tmp_path / "made" / "for" / "it"):
         if target.name == "empty-dir":
             target.mkdir()
         result = cordon("backup", target, data_dir=node_dir, check=False)
         assert result.returncode == 1 and "failed and was removed" in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
-        assert not target.exists() if target.name == "new-backup" else list(target.iterdir()) == []
+        if target.name == "empty-dir":
+            assert list(target.iterdir()) == []
+        else:  # with the directories made for it
+            assert not target.exists() and not (tmp_path / "made").exists()
 
 
 LARGE = 4000  # denials making a database of more pages than one backup step copies
