@@ -17,7 +17,7 @@ from typing import NamedTuple
 from . import json_text, party_names
 from .errors import NodeError, ReadOnlyRecord, ValidationFailed
 from .record_table import content_hash, dumps, iso, new_uid
-from .schemas import DENIAL_STATUSES, DenialInput, load_body
+from .schemas import DENIAL_STATUSES, DenialInput, NameSchema, PartySchema, load_body
 from .timestamps import add_years
 
 INPUT = DenialInput()
@@ -74,11 +74,27 @@ SHOWN_ORDER = {key: index for index, key in enumerate(
     (*_SHOWN_FIRST, *(f for f in INPUT_FIELDS if f not in _SHOWN_FIRST + _SHOWN_LAST), *_SHOWN_LAST))}
 
 
+PARTY_ORDER = {key: index for index, key in enumerate(PartySchema().fields)}
+NAME_ORDER = {key: index for index, key in enumerate(NameSchema().fields)}
+
+
+def _ordered(value: dict, order: dict[str, int]) -> dict:
+    return dict(sorted(value.items(), key=lambda item: order.get(item[0], len(order))))
+
+
 def in_shown_order(doc: dict) -> dict:
     """``doc`` with its keys in one order whatever its source (written here, amended, or received as
     canonical JSON with sorted keys): identity and state first, then the content fields as the schema
-    lists them, then the times; any other key after them."""
-    return dict(sorted(doc.items(), key=lambda item: SHOWN_ORDER.get(item[0], len(SHOWN_ORDER))))
+    lists them, then the times; any other key after them. Parties and their names are ordered as their
+    schemas list their fields."""
+    shown = _ordered(doc, SHOWN_ORDER)
+    if isinstance(shown.get("parties"), list):
+        shown["parties"] = [
+            {**_ordered(party, PARTY_ORDER),
+             **({"names": [_ordered(n, NAME_ORDER) if isinstance(n, dict) else n for n in party["names"]]}
+                if isinstance(party.get("names"), list) else {})}
+            if isinstance(party, dict) else party for party in shown["parties"]]
+    return shown
 
 
 def party_text(doc: dict) -> str:

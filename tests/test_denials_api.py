@@ -43,6 +43,13 @@ def test_create_get_amend_revoke_history(client, bearer):
         keys = list(answer.get_json())
         assert keys[:5] == ["uid", "origin", "ref", "version", "status"] and keys[-2:] == ["created_at", "updated_at"]
     assert list(revoked.get_json())[-3] == "revoked_reason"
+    # A received record is stored with sorted keys (its canonical JSON): shown in the same order, nested too.
+    import json
+
+    from node.denial_rows import in_shown_order
+
+    as_received = json.loads(json.dumps(revoked.get_json(), sort_keys=True))
+    assert json.dumps(in_shown_order(as_received)) == json.dumps(revoked.get_json())
     assert revoked.get_json()["version"] == 3 and revoked.headers["ETag"] == '"3"'
 
     history = client.get(f"/api/v1/denials/{uid}/history", headers=pub).get_json()["items"]
