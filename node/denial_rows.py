@@ -14,10 +14,12 @@ import datetime as dt
 import json
 from typing import NamedTuple
 
+from marshmallow import fields
+
 from . import json_text, party_names
 from .errors import NodeError, ReadOnlyRecord, ValidationFailed
 from .record_table import content_hash, dumps, iso, new_uid
-from .schemas import DENIAL_STATUSES, DenialInput, NameSchema, PartySchema, load_body
+from .schemas import DENIAL_STATUSES, DenialInput, load_body
 from .timestamps import add_years
 
 INPUT = DenialInput()
@@ -70,30 +72,33 @@ class Prepared(NamedTuple):
 
 _SHOWN_FIRST = ("uid", "origin", "ref", "version", "status")
 _SHOWN_LAST = ("revoked_reason", "created_at", "updated_at")
-SHOWN_ORDER = {key: index for index, key in enumerate(
-    (*_SHOWN_FIRST, *(f for f in INPUT_FIELDS if f not in _SHOWN_FIRST + _SHOWN_LAST), *_SHOWN_LAST))}
-
-
-PARTY_ORDER = {key: index for index, key in enumerate(PartySchema().fields)}
-NAME_ORDER = {key: index for index, key in enumerate(NameSchema().fields)}
-
-
-def _ordered(value: dict, order: dict[str, int]) -> dict:
-    return dict(sorted(value.items(), key=lambda item: order.get(item[0], len(order))))
+SHOWN_KEYS = (*_SHOWN_FIRST, *(f for f in INPUT_FIELDS if f not in _SHOWN_FIRST + _SHOWN_LAST), *_SHOWN_LAST)
 
 
 def in_shown_order(doc: dict) -> dict:
     """``doc`` with its keys in one order whatever its source (written here, amended, or received as
     canonical JSON with sorted keys): identity and state first, then the content fields as the schema
-    lists them, then the times; any other key after them. Parties and their names are ordered as their
-    schemas list their fields."""
-    shown = _ordered(doc, SHOWN_ORDER)
-    if isinstance(shown.get("parties"), list):
-        shown["parties"] = [
-            {**_ordered(party, PARTY_ORDER),
-             **({"names": [_ordered(n, NAME_ORDER) if isinstance(n, dict) else n for n in party["names"]]}
-                if isinstance(party.get("names"), list) else {})}
-            if isinstance(party, dict) else party for party in shown["parties"]]
+    lists them, then the times; any other key after them. Parties, their names and identifiers, and
+    control list entries are ordered as their schemas list their fields; ``key_parameters``, whose
+    names the officer chose, keeps the order it has."""
+    return _in_order(doc, SHOWN_KEYS, INPUT.fields)
+
+
+def _in_order(value, keys, fields_by_name):
+    if not isinstance(value, dict):
+        return value
+    position = {key: index for index, key in enumerate(keys)}
+    shown = {}
+    for key, item in sorted(value.items(), key=lambda kv: position.get(kv[0], len(position))):
+        field = fields_by_name.get(key)
+        inner = getattr(field, "inner", field)  # a List's element field, or the field itself
+        nested = inner.schema if isinstance(inner, fields.Nested) else None
+        if nested is not None:
+            if isinstance(item, list):
+                item = [_in_order(element, tuple(nested.fields), nested.fields) for element in item]
+            else:
+                item = _in_order(item, tuple(nested.fields), nested.fields)
+        shown[key] = item
     return shown
 
 
