@@ -74,13 +74,13 @@ def test_cordon_data_dir_is_honoured(tmp_path):
 
 def test_bad_node_id_and_url_are_clear_errors_and_create_nothing(tmp_path):
     cases = [
-        (("--node-id", "malta!", "--url", "http://127.0.0.1:8701"), "node_id"),
-        (("--node-id", "M", "--url", "http://127.0.0.1:8701"), "node_id"),
-        (("--node-id", "MT", "--url", "ftp://example.org"), "base_url"),
-        (("--node-id", "MT", "--url", "not a url"), "base_url"),
+        (("--node-id", "malta!", "--url", "http://127.0.0.1:8701"), "--node-id"),  # named as typed
+        (("--node-id", "M", "--url", "http://127.0.0.1:8701"), "--node-id"),
+        (("--node-id", "MT", "--url", "ftp://example.org"), "--url"),
+        (("--node-id", "MT", "--url", "not a url"), "--url"),
     ]
     for args, field in cases:
-        data_dir = tmp_path / f"case-{field}-{len(list(tmp_path.iterdir()))}"
+        data_dir = tmp_path / f"case{field}-{len(list(tmp_path.iterdir()))}"
         result = cordon("init", "--name", "Malta", *args, data_dir=data_dir, check=False)
         assert result.returncode == 1, args
         assert f"{field}:" in result.stderr, (args, result.stderr)
