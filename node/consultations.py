@@ -37,7 +37,7 @@ from .consultation_terms import CONSULTED_ONLY, DIRECTIONS, STATUSES, TEXT_NEEDE
 from .database import write_transaction
 from .errors import Conflict, NotFound, ValidationFailed
 from .peers import PeerRegistry
-from .record_table import decode_cursor, dumps, encode_cursor
+from .record_table import decode_cursor, dumps, encode_cursor, page_problems
 from .schemas import flatten_errors, load_document
 from .screening import NameForms, ScreeningError
 from .similarity import assess, combine, targeted_party_hits
@@ -271,11 +271,10 @@ class ConsultationRegistry:
             late = "(status = 'overdue' OR (status = 'open' AND response_due < ?))"
             where.append(late if overdue == "true" else f"NOT {late}")
             params.append(to_iso(now))
-        if not isinstance(limit, int) or not 1 <= limit <= 500:
-            problems["limit"] = "must be between 1 and 500"
-        after = decode_cursor(cursor)
-        if problems:
+        problems.update(page_problems(limit, cursor))
+        if problems:  # every bad filter named at once
             raise ValidationFailed("invalid list filter", fields=problems)
+        after = decode_cursor(cursor)
         if after is not None:
             where.append("rowid < ?")
             params.append(after)

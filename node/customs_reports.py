@@ -17,7 +17,7 @@ from .check_store import CheckStore, plain
 from .database import write_transaction
 from .errors import NotFound, ValidationFailed
 from .licences import LicenceRegistry
-from .record_table import decode_cursor, encode_cursor
+from .record_table import decode_cursor, encode_cursor, page_problems
 
 
 class CheckReports:
@@ -42,8 +42,11 @@ class CheckReports:
 
     def history(self, number: str, *, actor: str, line_no: int | None = None, cursor: str | None = None,
                 limit: int = 50) -> dict:
-        if not isinstance(limit, int) or not 1 <= limit <= 500:
-            raise ValidationFailed("invalid list filter", fields={"limit": "must be between 1 and 500"})
+        problems = page_problems(limit, cursor)
+        if line_no is not None and (type(line_no) is not int or line_no < 1):
+            problems["line_no"] = "must be a line number (1 or more)"
+        if problems:  # every bad filter named at once
+            raise ValidationFailed("invalid list filter", fields=problems)
         licence = self.licences.require(number)
         where, args = ["licence_uid = ?", "kind = 'check'"], [licence["uid"]]
         if line_no is not None:

@@ -20,7 +20,7 @@ from .audit import AuditLog, Entry
 from .database import write_transaction
 from .denial_rows import INPUT_FIELDS, DenialPreparer, StoredDenial, stored_form
 from .errors import Conflict, NodeError, ReadOnlyRecord, ValidationFailed
-from .record_table import RecordTable, content_hash, decode_cursor
+from .record_table import RecordTable, content_hash, page_problems
 from .schemas import DENIAL_STATUSES, REGIMES
 from .timestamps import parse_iso, to_iso, utc_now
 
@@ -265,12 +265,7 @@ class DenialRegistry:
                 params.append(to_iso(parse_iso(updated_since)))
             except ValueError:
                 problems["updated_since"] = "must be an ISO-8601 date or timestamp"
-        if type(limit) is not int or not 1 <= limit <= 500:
-            problems["limit"] = "must be a whole number between 1 and 500"
-        try:
-            decode_cursor(cursor)
-        except ValidationFailed as exc:
-            problems.update(exc.fields)
+        problems.update(page_problems(limit, cursor))
         if problems:  # every bad filter named at once
             raise ValidationFailed("invalid list filter", fields=problems)
         items, next_cursor = self.table.page(where, params, cursor, limit)

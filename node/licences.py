@@ -17,7 +17,7 @@ import sqlite_utils
 from .audit import AuditLog
 from .database import write_transaction
 from .errors import Conflict, NodeError, NotFound, ReadOnlyRecord, ValidationFailed
-from .record_table import RecordTable, content_hash, dumps, new_uid
+from .record_table import RecordTable, content_hash, dumps, new_uid, page_problems
 from .schemas import LICENCE_STATUSES, LicenceInput, load_body
 from .timestamps import to_iso, utc_now
 
@@ -170,13 +170,14 @@ class LicenceRegistry:
 
     def list(self, *, actor: str, status=None, cursor=None, limit=50) -> tuple[list[dict], str | None]:
         where, params = [], []
+        problems = page_problems(limit, cursor)
         if status:
             if status not in LICENCE_STATUSES:
-                raise ValidationFailed("invalid list filter", fields={"status": f"must be one of {', '.join(LICENCE_STATUSES)}"})
+                problems["status"] = f"must be one of {', '.join(LICENCE_STATUSES)}"
             where.append("status = ?")
             params.append(status)
-        if not isinstance(limit, int) or not 1 <= limit <= 500:
-            raise ValidationFailed("invalid list filter", fields={"limit": "must be between 1 and 500"})
+        if problems:  # every bad filter named at once
+            raise ValidationFailed("invalid list filter", fields=problems)
         items, next_cursor = self.table.page(where, params, cursor, limit)
         with write_transaction(self.db):
             self.audit.append(actor=actor, action="licence.list", target="", detail={"count": len(items)})

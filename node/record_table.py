@@ -71,6 +71,18 @@ def decode_cursor(cursor: str | None) -> int | None:
         raise ValidationFailed("invalid cursor", fields={"cursor": "not a cursor this node issued"}) from None
 
 
+def page_problems(limit, cursor: str | None, *, max_limit: int = 500) -> dict[str, str]:
+    """What is wrong with a list's ``limit`` and ``cursor``, to be named with the list's other bad filters."""
+    problems = {}
+    if type(limit) is not int or not 1 <= limit <= max_limit:
+        problems["limit"] = f"must be a whole number between 1 and {max_limit}"
+    try:
+        decode_cursor(cursor)
+    except ValidationFailed as exc:
+        problems.update(exc.fields)
+    return problems
+
+
 class RecordTable:
     """Storage operations shared by every record type."""
 

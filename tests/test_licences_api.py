@@ -101,6 +101,15 @@ def test_list_newest_first_with_status_filter_and_cursor(client, bearer):
     assert bad.status_code == 400 and "status" in bad.get_json()["fields"]
     bad_limit = client.get("/api/v1/licences?limit=0", headers=read)
     assert bad_limit.status_code == 400 and "limit" in bad_limit.get_json()["fields"]
+    together = client.get("/api/v1/licences?status=sleeping&limit=many&cursor=zzz", headers=read)
+    assert together.status_code == 400 and set(together.get_json()["fields"]) == {"status", "limit", "cursor"}
+    consultations = client.get("/api/v1/consultations?direction=sideways&limit=x&cursor=zzz", headers=read)
+    assert consultations.status_code == 400, consultations.get_json()
+    assert set(consultations.get_json()["fields"]) == {"direction", "limit", "cursor"}
+    checks = client.get("/api/v1/licences/MT/LIC/2026/0003/checks?line_no=first&limit=0&cursor=zzz",
+                        headers=bearer("customs"))
+    assert checks.status_code == 400 and set(checks.get_json()["fields"]) == {"line_no", "limit", "cursor"}, \
+        checks.get_json()
     customs = client.get("/api/v1/licences", headers=bearer("customs"))
     assert customs.status_code == 200 and len(customs.get_json()["items"]) == 5
 

@@ -107,9 +107,9 @@ def json_body() -> object:
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
-def query_int_or_text(name: str, default: int) -> int | str:
-    """A query parameter as an integer, or as the text given when it is none: for a check that names it
-    among the request's other problems."""
+def query_int_or_text(name: str, default: int | None) -> int | str | None:
+    """A query parameter as an integer, or as the text given when it is none: the domain's check names it
+    among the request's other bad filters."""
     value = request.args.get(name)
     if value is None:
         return default
@@ -117,10 +117,3 @@ def query_int_or_text(name: str, default: int) -> int | str:
         return int(value)
     except ValueError:
         return value
-
-
-def query_int(name: str, default: int) -> int:
-    value = query_int_or_text(name, default)
-    if type(value) is str:
-        raise ValidationFailed(f"{name} must be an integer", fields={name: "not an integer"})
-    return value

@@ -27,7 +27,7 @@ from ..licence_flags import LicenceFlags
 from ..licences import LicenceRegistry
 from ..oauth import READ_SCOPES
 from ..audit import AuditLog
-from .catalogue import ApiCatalogue, json_body, query_int
+from .catalogue import ApiCatalogue, json_body, query_int_or_text
 
 LIST_QUERY = {
     "status": "open | answered | overdue | withdrawn | closed",
@@ -78,7 +78,7 @@ def register(catalogue: ApiCatalogue):
         args = request.args
         items, cursor = registry().list(actor=g.actor, status=args.get("status"), direction=args.get("direction"),
                                         overdue=args.get("overdue"), peer=args.get("peer"),
-                                        cursor=args.get("cursor"), limit=query_int("limit", 50))
+                                        cursor=args.get("cursor"), limit=query_int_or_text("limit", 50))
         return jsonify({"items": items, "next_cursor": cursor})
 
     @api.operation("/<uid>", "GET", summary="Read one consultation with its messages", tag="consultations",

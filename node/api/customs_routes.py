@@ -25,7 +25,7 @@ from ..database import WriterQueue
 from ..errors import ValidationFailed
 from ..licence_verification import LicenceVerifier
 from ..timestamps import utc_now
-from .catalogue import ApiCatalogue, json_body, query_int
+from .catalogue import ApiCatalogue, json_body, query_int_or_text
 
 READ = ("read", "publish", "customs", "admin")
 CUSTOMS_QUEUE = "customs.lock"  # in the data directory: the queue of customs writers
@@ -92,9 +92,8 @@ def register(catalogue: ApiCatalogue):
                    query={"line_no": "only this line", "cursor": "next_cursor of the previous page",
                           "limit": "1-500"})
     def check_history(number):
-        line_no = query_int("line_no", 0) or None
-        return jsonify(reports().history(number, actor=g.actor, line_no=line_no,
-                                         cursor=request.args.get("cursor"), limit=query_int("limit", 50)))
+        return jsonify(reports().history(number, actor=g.actor, line_no=query_int_or_text("line_no", None),
+                                         cursor=request.args.get("cursor"), limit=query_int_or_text("limit", 50)))
 
     @api.operation("/licences/<path:number>/checks/<declaration_ref>/reversal", "POST",
                    summary="Reverse a write-off (post-clearance invalidation): the balance is restored",

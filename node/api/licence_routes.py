@@ -7,7 +7,7 @@ from flask import current_app, g, jsonify, request
 from ..licence_flags import check_recorded
 from ..licences import LicenceRegistry
 from ..schemas import LicenceInput, LicencePage, LicenceRecord, StatusChange
-from .catalogue import ApiCatalogue, json_body, query_int
+from .catalogue import ApiCatalogue, json_body, query_int_or_text
 
 READ = ("read", "publish", "customs", "admin")
 
@@ -41,7 +41,7 @@ def register(catalogue: ApiCatalogue):
                                                 "cursor": "next_cursor of the previous page", "limit": "1-500"})
     def list_licences():
         items, cursor = registry().list(actor=g.actor, status=request.args.get("status"),
-                                        cursor=request.args.get("cursor"), limit=query_int("limit", 50))
+                                        cursor=request.args.get("cursor"), limit=query_int_or_text("limit", 50))
         return jsonify({"items": items, "next_cursor": cursor})
 
     @api.operation("/<path:number>/suspend", "POST", summary="Suspend a licence", tag="licences",
