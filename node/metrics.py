@@ -96,8 +96,8 @@ class NodeMetrics:
 
     def exchange_result(self, direction: str, result: dict) -> None:
         """Called by the exchange after each push or pull attempt (``direction`` "push" or "pull")."""
-        if result.get("skipped"):
-            return
+        if result.get("skipped") or (direction == "push" and result.get("requests") == 0):
+            return  # no attempt was made: backing off, or nothing to send
         peer = result.get("peer") or "unknown"
         self.exchanges.labels(peer=peer, direction=direction, outcome="ok" if result.get("ok") else "failed").inc()
         moved = result.get("sent", 0) if direction == "push" else result.get("stored", 0)

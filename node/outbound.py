@@ -155,7 +155,7 @@ def push_to(db: sqlite_utils.Database, builder: BatchBuilder, peer: Peer, client
     Each push body stays within ``max_body_bytes`` (this node's own request limit, which peers are expected
     to share); a peer that still answers 413 gets the same changes again in halves.
     """
-    sent = batches = 0
+    sent = batches = requests = 0  # requests: pushes actually made (a round with nothing to send makes none)
     unanswered = None  # the batch sent when no answer came
     budget = push_budget(max_body_bytes)
     cursor, failing = db.execute("SELECT push_cursor, failures FROM peer_state WHERE node_id = ?",
@@ -176,6 +176,7 @@ def push_to(db: sqlite_utils.Database, builder: BatchBuilder, peer: Peer, client
                 with write_transaction(db):
                     builder.record_holdings(peer.node_id, records, now)
             if contact:
+                requests += 1
                 try:
                     client.post("/federation/v1/push", out.envelope)
                 except PeerRefused as exc:
@@ -214,5 +215,5 @@ def push_to(db: sqlite_utils.Database, builder: BatchBuilder, peer: Peer, client
                        [failures, to_iso(retry), str(exc), peer.node_id])
         log.warning("push to %s failed (%s); retry after %s", peer.node_id, exc, to_iso(retry))
         return {"peer": peer.node_id, "sent": sent, "ok": False, "error": str(exc), "retry_at": to_iso(retry),
-                "status": getattr(exc, "status", None)}
-    return {"peer": peer.node_id, "sent": sent, "ok": True}
+                "status": getattr(exc, "status", None), "requests": requests}
+    return {"peer": peer.node_id, "sent": sent, "ok": True, "requests": requests}

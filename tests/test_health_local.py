@@ -298,3 +298,39 @@ def test_durations_read_as_text(seconds):
     text = duration(seconds)
     assert text and (text == "in step") == (seconds == 0)
     assert re.fullmatch(r"in step|\d+ s|\d+ min|\d+ h( \d+ min)?|\d+ d( \d+ h)?", text)
+
+
+def test_a_push_round_with_nothing_to_send_is_not_counted_as_a_push(tmp_path):
+    """cordon_exchanges_total counts pushes made: a round of the push worker with nothing for a peer makes
+    no request and is not counted; a push that is made (here to a peer that is down) is."""
+    from federation_support import add_peer, init_data_dir, share_policy
+
+    from node.denials import DenialRegistry
+    from node.exchange import Exchange
+    from node.keyring import IDENTITY_NAME
+    from node.metrics import NodeMetrics
+    from node.runtime import NodeRuntime
+
+    init_data_dir(tmp_path / "mt", "MT")
+    keys = init_data_dir(tmp_path / "de", "DE")  # never started: nothing listens at its address
+    add_peer(tmp_path / "mt", (tmp_path / "de" / IDENTITY_NAME, keys.fingerprint()))
+    (tmp_path / "mt" / "policy.yaml").write_text(share_policy(["MT", "DE"]), encoding="utf-8")
+    runtime = NodeRuntime(tmp_path / "mt")
+    try:
+        metrics = NodeMetrics(runtime)
+        exchange = Exchange(runtime, on_result=metrics.exchange_result)
+
+        def pushes(outcome):
+            return metrics.registry.get_sample_value(
+                "cordon_exchanges_total", {"peer": "DE", "direction": "push", "outcome": outcome}) or 0
+
+        for _ in range(3):
+            (idle,) = exchange.push(force=True)
+            assert idle["ok"] and idle["requests"] == 0, idle
+        assert pushes("ok") == 0 and pushes("failed") == 0
+        DenialRegistry(runtime.db(), "MT").create(sample_denial("MT/DEN/2026/0777"), actor="test")
+        (made,) = exchange.push(force=True)
+        assert not made["ok"] and made["requests"] == 1, made
+        assert pushes("failed") == 1 and pushes("ok") == 0
+    finally:
+        runtime.close()
