@@ -138,10 +138,16 @@ def licence_request(rt, number: str, denials) -> dict:
     from .licence_flags import LicenceFlags
     from .screening_service import ScreeningService
 
-    flags = LicenceFlags(rt.db(), rt.node_id, ScreeningService(rt)).flags_for(number)
-    offers = [f["open_consultation"] for f in flags if f["open_consultation"]
-              and (not denials or f["denial_uid"] in denials)]
+    if rt.db().execute("SELECT 1 FROM licences WHERE origin = ? AND number = ?", [rt.node_id, number]).fetchone() is None:
+        fail(f"--licence {number}: this node holds no licence of that number")
+    flags = [f for f in LicenceFlags(rt.db(), rt.node_id, ScreeningService(rt)).flags_for(number)
+             if not denials or f["denial_uid"] in denials]
+    offers = [f["open_consultation"] for f in flags if f["open_consultation"]]
     if not offers:
+        consulted = sorted({f["consultation_uid"] for f in flags if f["consultation_uid"]})
+        if consulted:
+            fail(f"licence {number}: its undercut flag(s) are consulted on already, in {', '.join(consulted)} "
+                 "(cordon consult show UID)")
         fail(f"licence {number} has no undercut flag to consult on; give --denial and --transaction")
     return dict(offers[0]["body"])
 

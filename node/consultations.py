@@ -145,7 +145,7 @@ class ConsultationRegistry:
         text = (body.get("text") or "").strip()
         position = body["position"]
         if position in TEXT_NEEDED and not text:
-            raise ValidationFailed(f"a {position} message needs a text", fields={"text": "required"})
+            raise ValidationFailed(f"a message of position {position} needs a text", fields={"text": "required"})
         with write_transaction(self.db):
             doc = self.require_open(uid, "reply to")
             requester = doc["direction"] == "outbox"
@@ -341,8 +341,16 @@ class ConsultationRegistry:
         return forms
 
     def _consulted_state(self, body: dict) -> tuple[list[dict], str]:
-        held, problems = [], {}
+        held, problems, seen = [], {}, set()
+        number = body.get("licence_number")
+        if number and self.db.execute("SELECT 1 FROM licences WHERE origin = ? AND number = ?",
+                                      [self.node_id, number]).fetchone() is None:
+            problems["licence_number"] = "this node holds no licence of that number"
         for position, uid in enumerate(body["denial_uids"]):
+            if str(uid) in seen:
+                problems[f"denial_uids.{position}"] = "is given twice"
+                continue
+            seen.add(str(uid))
             row = self.db.execute("SELECT doc FROM denials WHERE uid = ?", [str(uid)]).fetchone()
             if row is None:
                 continue

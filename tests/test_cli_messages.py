@@ -55,3 +55,9 @@ def test_a_consultation_on_a_reference_this_node_does_not_hold_is_named(node_dir
 def test_errors_of_subcommands_name_the_options_typed(node_dir):
     scope = run(node_dir, "clients", "create", "ops", "--scope", "bogus")
     assert scope.exit_code == 1 and "\n  --scope: unknown scope bogus" in scope.output, scope.output
+
+
+def test_a_consultation_from_a_licence_this_node_does_not_hold_is_named(node_dir):
+    refused = run(node_dir, "consult", "open", "--licence", "MT/LIC/NOPE")
+    assert refused.exit_code == 1
+    assert "--licence MT/LIC/NOPE: this node holds no licence of that number" in refused.output, refused.output

@@ -152,6 +152,7 @@ def test_open_queues_the_opening_when_the_peer_is_down(mt, client, pub, tn_denia
     ({"transaction": transaction(quantity="-3")}, "transaction.quantity"),
     ({"transaction": transaction(value="5000.00", currency="XXY")}, "transaction.currency"),
     ({"transaction": transaction(value="5000.00", currency=None)}, "transaction.currency"),
+    ({"licence_number": "NOPE/1"}, "licence_number"),  # not a licence of this node
 ])
 def test_open_names_each_bad_field_and_stores_nothing(mt, client, pub, tn_denial, change, field):
     body = {k: v for k, v in {**open_body(tn_denial), **change}.items() if v is not None}
@@ -160,6 +161,13 @@ def test_open_names_each_bad_field_and_stores_nothing(mt, client, pub, tn_denial
     assert field in response.get_json()["fields"], response.get_json()
     assert mt.db().execute("SELECT count(*) FROM consultations").fetchone()[0] == 0
     assert mt.db().execute("SELECT count(*) FROM consultation_deliveries").fetchone()[0] == 0
+
+
+def test_a_denial_named_twice_is_refused(mt, client, pub, tn_denial):
+    twice = client.post("/api/v1/consultations", json=open_body(tn_denial, denial_uids=[tn_denial["uid"]] * 2),
+                        headers=pub)
+    assert twice.status_code == 400 and twice.get_json()["fields"] == {"denial_uids.1": "is given twice"}
+    assert mt.db().execute("SELECT count(*) FROM consultations").fetchone()[0] == 0
 
 
 def test_open_refuses_denials_it_cannot_consult_on(mt, client, pub, bearer, tn_denial):
