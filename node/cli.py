@@ -427,14 +427,14 @@ def policy():
     """The sharing policy: check, explain, apply."""
 
 
-def policy_issues_or_exit(path: Path):
+def policy_issues_or_exit(path: Path, *, consequence: str = "; the policy in force is unchanged"):
     from policies import check_policy
 
     issues = check_policy(path)
     if issues:
         for issue in issues:
             click.secho(str(issue), fg="red", err=True)
-        fail(f"{path}: {len(issues)} problem(s); the policy in force is unchanged")
+        fail(f"{path}: {len(issues)} problem(s){consequence}")
 
 
 @policy.command("check")
@@ -443,7 +443,7 @@ def policy_check(file):
     """Validate a policy file; report every problem with file, line and key."""
     from policies import load_policy
 
-    policy_issues_or_exit(file)
+    policy_issues_or_exit(file, consequence="")  # a check touches no node
     loaded = load_policy(file)
     click.echo(f"{file}: ok ({len(loaded.group_names)} groups, {len(loaded.rule_names)} rules, {loaded.digest[:19]})")
 
@@ -464,7 +464,7 @@ def policy_explain(data_dir, ref, peer, policy_file):
     if not row:
         fail(f"no denial of this node with reference or uid {ref!r}")
     if policy_file:
-        policy_issues_or_exit(policy_file)
+        policy_issues_or_exit(policy_file, consequence="")
     chosen = load_policy(policy_file) if policy_file else rt.policies.current()
     result = chosen.explain(json.loads(row[0]), "denial", peer.upper())
     click.echo(f"policy {result['policy']['source']} ({result['policy']['digest'][:19]})")

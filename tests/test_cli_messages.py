@@ -61,3 +61,13 @@ def test_a_consultation_from_a_licence_this_node_does_not_hold_is_named(node_dir
     refused = run(node_dir, "consult", "open", "--licence", "MT/LIC/NOPE")
     assert refused.exit_code == 1
     assert "--licence MT/LIC/NOPE: this node holds no licence of that number" in refused.output, refused.output
+
+
+def test_policy_check_of_a_bad_file_counts_its_problems_without_speaking_of_a_node(node_dir, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\ncolour: red\n", encoding="utf-8")
+    checked = CliRunner().invoke(main, ["policy", "check", str(bad)])
+    assert checked.exit_code == 1 and f"{bad}: 1 problem(s)" in checked.output, checked.output
+    assert "policy in force" not in checked.output
+    applied = run(node_dir, "policy", "apply", bad)
+    assert applied.exit_code == 1 and "1 problem(s); the policy in force is unchanged" in applied.output
