@@ -450,7 +450,8 @@ def policy_check(file):
 
 @policy.command("explain")
 @DATA_DIR
-@click.option("--record", "ref", required=True, help="National reference (or uid) of one of this node's denials.")
+@click.option("--record", "ref", required=True,
+              help="Reference or uid of one of this node's denials, or number or uid of one of its licences.")
 @click.option("--peer", required=True, help="Peer node id.")
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Explain with this policy file instead of the one in force.")
@@ -459,14 +460,19 @@ def policy_explain(data_dir, ref, peer, policy_file):
     from policies import load_policy
 
     rt = runtime_for(data_dir)
+    record_type = "denial"
     row = rt.db().execute("SELECT doc FROM denials WHERE origin = ? AND (ref = ? OR uid = ?)",
                           [rt.node_id, ref, ref]).fetchone()
+    if not row:  # a licence: what a peer's customs would learn by verifying it
+        record_type = "licence"
+        row = rt.db().execute("SELECT doc FROM licences WHERE origin = ? AND (number = ? OR uid = ?)",
+                              [rt.node_id, ref, ref]).fetchone()
     if not row:
-        fail(f"no denial of this node with reference or uid {ref!r}")
+        fail(f"no denial or licence of this node with reference, number or uid {ref!r}")
     if policy_file:
         policy_issues_or_exit(policy_file, consequence="")
     chosen = load_policy(policy_file) if policy_file else rt.policies.current()
-    result = chosen.explain(json.loads(row[0]), "denial", peer.upper())
+    result = chosen.explain(json.loads(row[0]), record_type, peer.upper())
     click.echo(f"policy {result['policy']['source']} ({result['policy']['digest'][:19]})")
     if not rt.db().execute("SELECT 1 FROM peers WHERE node_id = ?", [peer.upper()]).fetchone():
         click.echo(f"note: {peer.upper()} is not a peer of this node; shown as the policy would treat it")

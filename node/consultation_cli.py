@@ -99,9 +99,10 @@ def denial_uid(rt, value: str) -> str:
               default=None, help="JSON file: the proposed transaction, denial-shaped.")
 @click.option("--licence", "licence_number", default=None,
               help="This node's licence; without --transaction, its undercut flag supplies denial and transaction.")
-@click.option("--days", type=int, default=None, help="Reply deadline in days (default: consultation_days).")
+@click.option("--days", "response_days", type=int, default=None,
+              help="Reply deadline in days (default: consultation_days).")
 @click.option("--text", default=None, help="Covering note, sent as the first message.")
-def consult_open(data_dir, denials, consulted_state, transaction_file, licence_number, days, text):
+def consult_open(data_dir, denials, consulted_state, transaction_file, licence_number, response_days, text):
     """Open a consultation and send it to the denying state."""
     rt = runtime_for(data_dir)
     body: dict = {}
@@ -120,8 +121,8 @@ def consult_open(data_dir, denials, consulted_state, transaction_file, licence_n
         body["consulted_state"] = consulted_state.upper()
     if licence_number:
         body["licence_number"] = licence_number
-    if days is not None:
-        body["response_days"] = days
+    if response_days is not None:
+        body["response_days"] = response_days
     if text:
         body["text"] = text
     registry = registry_for(rt)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from click.testing import CliRunner
-from conftest import sample_denial
+from conftest import sample_denial, sample_licence
 
 from node.cli import main
 from node.denials import DenialRegistry
+from node.licences import LicenceRegistry
 from node.runtime import NodeRuntime
 
 
@@ -28,7 +29,7 @@ def test_explain_and_disclosures_say_when_a_peer_is_unknown(node_dir):
     assert ledger.exit_code == 1, ledger.output
     assert ledger.output.strip() == "error: ZZ is not a peer of this node, and nothing was ever disclosed to it"
     missing = run(node_dir, "policy", "explain", "--record", "MT/DEN/2026/9999", "--peer", "ZZ")
-    assert missing.exit_code != 0 and "no denial of this node" in missing.output
+    assert missing.exit_code != 0 and "no denial or licence of this node" in missing.output
 
 
 def test_export_refuses_an_origin_together_with_all_origins(node_dir):
@@ -71,3 +72,16 @@ def test_policy_check_of_a_bad_file_counts_its_problems_without_speaking_of_a_no
     assert "policy in force" not in checked.output
     applied = run(node_dir, "policy", "apply", bad)
     assert applied.exit_code == 1 and "1 problem(s); the policy in force is unchanged" in applied.output
+
+
+def test_policy_explain_shows_what_a_peer_would_learn_of_a_licence(node_dir):
+    runtime = NodeRuntime(node_dir)
+    try:
+        LicenceRegistry(runtime.db(), "MT").create(sample_licence("MT/LIC/2026/0042"), actor="test")
+    finally:
+        runtime.close()
+    explained = run(node_dir, "policy", "explain", "--record", "MT/LIC/2026/0042", "--peer", "DE")
+    assert explained.exit_code == 0, explained.output
+    assert "decision: withhold" in explained.output  # a new node verifies no licence for anyone
+    missing = run(node_dir, "policy", "explain", "--record", "MT/LIC/NOPE", "--peer", "DE")
+    assert missing.exit_code == 1 and "no denial or licence of this node" in missing.output
