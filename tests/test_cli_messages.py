@@ -15,12 +15,17 @@ def run(node_dir, *args):
     return CliRunner().invoke(main, [*map(str, args), "--data-dir", str(node_dir)])
 
 
-def test_explain_and_disclosures_say_when_a_peer_is_unknown(node_dir):
+def create(node_dir, registry, doc) -> None:
+    """Store one record of this node (MT) through its registry, as the API would."""
     runtime = NodeRuntime(node_dir)
     try:
-        DenialRegistry(runtime.db(), "MT").create(sample_denial("MT/DEN/2026/0900"), actor="test")
+        registry(runtime.db(), "MT").create(doc, actor="test")
     finally:
         runtime.close()
+
+
+def test_explain_and_disclosures_say_when_a_peer_is_unknown(node_dir):
+    create(node_dir, DenialRegistry, sample_denial("MT/DEN/2026/0900"))
     explained = run(node_dir, "policy", "explain", "--record", "MT/DEN/2026/0900", "--peer", "ZZ")
     assert explained.exit_code == 0, explained.output
     assert "note: ZZ is not a peer of this node" in explained.output
@@ -75,11 +80,7 @@ def test_policy_check_of_a_bad_file_counts_its_problems_without_speaking_of_a_no
 
 
 def test_policy_explain_shows_what_a_peer_would_learn_of_a_licence(node_dir):
-    runtime = NodeRuntime(node_dir)
-    try:
-        LicenceRegistry(runtime.db(), "MT").create(sample_licence("MT/LIC/2026/0042"), actor="test")
-    finally:
-        runtime.close()
+    create(node_dir, LicenceRegistry, sample_licence("MT/LIC/2026/0042"))
     explained = run(node_dir, "policy", "explain", "--record", "MT/LIC/2026/0042", "--peer", "DE")
     assert explained.exit_code == 0, explained.output
     assert "decision: withhold" in explained.output  # a new node verifies no licence for anyone
