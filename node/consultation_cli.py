@@ -137,9 +137,10 @@ def consult_open(data_dir, denials, consulted_state, transaction_file, licence_n
 
 def licence_request(rt, number: str, denials) -> dict:
     from .licence_flags import LicenceFlags
+    from .licences import LicenceRegistry
     from .screening_service import ScreeningService
 
-    if rt.db().execute("SELECT 1 FROM licences WHERE origin = ? AND number = ?", [rt.node_id, number]).fetchone() is None:
+    if LicenceRegistry(rt.db(), rt.node_id).table.find_by_key(rt.node_id, number) is None:
         fail(f"--licence {number}: this node holds no licence of that number")
     flags = [f for f in LicenceFlags(rt.db(), rt.node_id, ScreeningService(rt)).flags_for(number)
              if not denials or f["denial_uid"] in denials]

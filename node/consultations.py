@@ -36,6 +36,7 @@ from .consultation_schemas import ConsultationOpen, ConsultationOutcome, Consult
 from .consultation_terms import CONSULTED_ONLY, DIRECTIONS, STATUSES, TEXT_NEEDED
 from .database import write_transaction
 from .errors import Conflict, NotFound, ValidationFailed
+from .licences import LicenceRegistry
 from .peers import PeerRegistry
 from .record_table import decode_cursor, dumps, encode_cursor, page_problems
 from .schemas import flatten_errors, load_document
@@ -343,8 +344,7 @@ class ConsultationRegistry:
     def _consulted_state(self, body: dict) -> tuple[list[dict], str]:
         held, problems, seen = [], {}, set()
         number = body.get("licence_number")
-        if number and self.db.execute("SELECT 1 FROM licences WHERE origin = ? AND number = ?",
-                                      [self.node_id, number]).fetchone() is None:
+        if number and LicenceRegistry(self.db, self.node_id).table.find_by_key(self.node_id, number) is None:
             problems["licence_number"] = "this node holds no licence of that number"
         for position, uid in enumerate(body["denial_uids"]):
             if str(uid) in seen:

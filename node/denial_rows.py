@@ -92,12 +92,10 @@ def _in_order(value, keys, fields_by_name):
     for key, item in sorted(value.items(), key=lambda kv: position.get(kv[0], len(position))):
         field = fields_by_name.get(key)
         inner = getattr(field, "inner", field)  # a List's element field, or the field itself
-        nested = inner.schema if isinstance(inner, fields.Nested) else None
-        if nested is not None:
-            if isinstance(item, list):
-                item = [_in_order(element, tuple(nested.fields), nested.fields) for element in item]
-            else:
-                item = _in_order(item, tuple(nested.fields), nested.fields)
+        if isinstance(inner, fields.Nested):
+            nested = inner.schema.fields
+            item = ([_in_order(element, nested, nested) for element in item] if isinstance(item, list)
+                    else _in_order(item, nested, nested))
         shown[key] = item
     return shown
 

@@ -101,9 +101,7 @@ class UserRegistry:
 
     def disable(self, name: str, *, actor: str) -> User:
         with write_transaction(self.db):
-            user = self.get(name)
-            if user is None:
-                raise NotFound(f"no user {name!r}", fields={"name": "no such user"})
+            user = self.require(name)
             if not user.active:
                 raise Conflict(f"user {user.name!r} is already disabled", fields={"name": "already disabled"})
             self.db.execute("UPDATE users SET disabled_at = ? WHERE name = ?", [to_iso(utc_now()), user.name])
@@ -115,9 +113,7 @@ class UserRegistry:
     def enable(self, name: str, *, actor: str) -> User:
         """Let a disabled user sign in again (with their password as it was; failed sign-ins start from 0)."""
         with write_transaction(self.db):
-            user = self.get(name)
-            if user is None:
-                raise NotFound(f"no user {name!r}", fields={"name": "no such user"})
+            user = self.require(name)
             if user.active:
                 raise Conflict(f"user {user.name!r} is not disabled", fields={"name": "already active"})
             self.db.execute("UPDATE users SET disabled_at = NULL, failed_logins = 0, locked_until = NULL "
@@ -126,9 +122,7 @@ class UserRegistry:
         return self.get(user.name)
 
     def set_password(self, name: str, password: str, *, actor: str) -> User:
-        user = self.get(name)
-        if user is None:
-            raise NotFound(f"no user {name!r}", fields={"name": "no such user"})
+        user = self.require(name)
         reason = password_problem(user.name, password)
         if reason:
             raise ValidationFailed("invalid password", fields={"password": reason})
@@ -142,6 +136,12 @@ class UserRegistry:
         return self.get(user.name)
 
     # -- reads ------------------------------------------------------------------
+    def require(self, name: str) -> User:
+        user = self.get(name)
+        if user is None:
+            raise NotFound(f"no user {name!r}", fields={"name": "no such user"})
+        return user
+
     def get(self, name: str) -> User | None:
         row = self.db.execute(f"SELECT {COLUMNS} FROM users WHERE name = ? COLLATE NOCASE", [name or ""]).fetchone()
         return User(*row) if row else None
