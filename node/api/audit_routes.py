@@ -6,6 +6,7 @@ from flask import current_app, jsonify, request
 
 from ..audit import AuditLog
 from ..errors import ValidationFailed
+from ..record_table import page_problems
 from ..schemas import AuditPage
 from .catalogue import ApiCatalogue, query_int_or_text
 
@@ -19,9 +20,7 @@ def register(catalogue: ApiCatalogue):
                           "action": "e.g. denial.create", "actor": "client id or user", "target": "record uid"})
     def list_audit():
         limit, after = query_int_or_text("limit", 100), query_int_or_text("after", 0)
-        problems = {}
-        if type(limit) is not int or not 1 <= limit <= 1000:
-            problems["limit"] = "must be a whole number between 1 and 1000"
+        problems = page_problems(limit, None, max_limit=1000)
         if type(after) is not int or after < 0:
             problems["after"] = "must be a whole number, 0 or more"
         if problems:
