@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import logging
+import sqlite3
 from typing import NamedTuple
 
 import sqlite_utils
@@ -177,35 +178,15 @@ class RecordIntake:
         ``covers`` (a pushed batch's change range: the pull cursor moves to its end if it lies inside it);
         count what it refused."""
         receipt = Receipt(refused=list(verified.refused))
-        verified = verified.items
-        changed = []
+        changed: list[str] = []
         with write_transaction(self.db):
-            held = self._held([item.uid for item in verified], peer_id)
+            try:
+                with write_transaction(self.db):  # a savepoint: the batch's rows written together
+                    changed = self._apply(peer_id, verified.items, now, receipt, one_by_one=False)
+            except sqlite3.IntegrityError:  # a record clashes with another (its ``ref``): find which
+                receipt = Receipt(refused=list(verified.refused))
+                changed = self._apply(peer_id, verified.items, now, receipt, one_by_one=True)
             stamp = to_iso(now)
-            rows = _PendingRows(self.db.conn, DenialRegistry(self.db, self.node_id), now)
-            for item in verified:
-                current = held.get(item.uid)
-                if current and current[0] != peer_id:
-                    receipt.refused.append((item.uid, "origin_conflict"))
-                    continue
-                if current and (item.version, item.rev) <= (current[1], current[2]):
-                    receipt.unchanged += 1
-                    continue
-                if item.uid in rows.uids:  # the same record twice in one batch: write in order
-                    rows.flush()
-                if item.kind == "tombstone":
-                    rows.flush()
-                    self.db.execute("DELETE FROM denials WHERE uid = ?", [item.uid])
-                    self.db.execute("DELETE FROM denial_versions WHERE uid = ?", [item.uid])
-                    party_names.drop(self.db, item.uid)
-                    receipt.dropped += 1
-                else:
-                    rows.denial(item.stored, stored_before=current is not None)
-                    receipt.stored += 1
-                rows.received(item, peer_id)
-                held[item.uid] = (peer_id, item.version, item.rev)
-                changed.append(item.kind)
-            rows.flush()
             if cursor_update is not None:
                 self.db.execute("UPDATE peer_state SET pull_cursor = ?, last_pull_ok = ?, pull_failures = 0, "
                                 "last_pull_error = NULL WHERE node_id = ?", [cursor_update, stamp, peer_id])
@@ -213,7 +194,7 @@ class RecordIntake:
                 self.db.execute("UPDATE peer_state SET pull_cursor = ? WHERE node_id = ? "
                                 "AND CAST(coalesce(pull_cursor, '0') AS INTEGER) BETWEEN ? AND ?",
                                 [str(covers[1]), peer_id, covers[0], covers[1] - 1])
-            if verified or receipt.refused:  # the batch held items: something was received
+            if verified.items or receipt.refused:  # the batch held items: something was received
                 self.db.execute("UPDATE peer_state SET last_received = ? WHERE node_id = ?", [stamp, peer_id])
         if receipt.refused:
             log.warning("refused %d item(s) from %s: %s", len(receipt.refused), peer_id,
@@ -224,6 +205,55 @@ class RecordIntake:
             for kind in changed:
                 self.on_stored(kind)
         return receipt
+
+    def _apply(self, peer_id: str, verified: list[Accepted], now: dt.datetime, receipt: Receipt, *,
+               one_by_one: bool) -> list[str]:
+        """Write the verified items newer than what is held; count them in ``receipt``; return the kinds
+        written. ``one_by_one``: each record in a savepoint of its own, and one whose rows break a
+        constraint (its ``ref`` is another record's of the same origin) refused as ``ref_conflict``
+        while the rest are stored; else all rows written together."""
+        changed = []
+        held = self._held([item.uid for item in verified], peer_id)
+        rows = _PendingRows(self.db.conn, DenialRegistry(self.db, self.node_id), now)
+        for item in verified:
+            current = held.get(item.uid)
+            if current and current[0] != peer_id:
+                receipt.refused.append((item.uid, "origin_conflict"))
+                continue
+            if current and (item.version, item.rev) <= (current[1], current[2]):
+                receipt.unchanged += 1
+                continue
+            if one_by_one:
+                try:
+                    with write_transaction(self.db):
+                        self._write(item, peer_id, rows, current)
+                        rows.flush()
+                except sqlite3.IntegrityError:
+                    receipt.refused.append((item.uid, "ref_conflict"))
+                    continue
+            else:
+                self._write(item, peer_id, rows, current)
+            if item.kind == "tombstone":
+                receipt.dropped += 1
+            else:
+                receipt.stored += 1
+            held[item.uid] = (peer_id, item.version, item.rev)
+            changed.append(item.kind)
+        rows.flush()
+        return changed
+
+    def _write(self, item: Accepted, peer_id: str, rows: "_PendingRows", current) -> None:
+        """Write one item (a tombstone at once; a record's rows with the next flush of ``rows``)."""
+        if item.uid in rows.uids:  # the same record twice in one batch: write in order
+            rows.flush()
+        if item.kind == "tombstone":
+            rows.flush()
+            self.db.execute("DELETE FROM denials WHERE uid = ?", [item.uid])
+            self.db.execute("DELETE FROM denial_versions WHERE uid = ?", [item.uid])
+            party_names.drop(self.db, item.uid)
+        else:
+            rows.denial(item.stored, stored_before=current is not None)
+        rows.received(item, peer_id)
 
     def _held(self, uids: list[str], peer_id: str) -> dict[str, tuple]:
         """What this node holds of these uids: (origin, version, rev) of received ones; (origin, None, None) of others'."""
@@ -314,14 +344,18 @@ class _PendingRows:
         self.uids.add(item.uid)
 
     def flush(self) -> None:
-        if self.stored:  # the origin is checked before: it never changes
-            self.registry.write_stored(self.stored, self.now, unseen=self.unseen)
-        if self.receipts:
-            self.conn.executemany(
-                "INSERT INTO received (uid, origin, record_type, version, rev, kind, received_at, signature) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uid) DO UPDATE SET version = excluded.version, "
-                "rev = excluded.rev, kind = excluded.kind, received_at = excluded.received_at, "
-                "signature = excluded.signature", self.receipts)
-        self.uids.clear()
-        self.unseen.clear()
-        self.stored, self.receipts = [], []
+        """Write the pending rows; they are gone afterwards, written or not (a failed write is rolled back
+        by the caller's savepoint)."""
+        try:
+            if self.stored:  # the origin is checked before: it never changes
+                self.registry.write_stored(self.stored, self.now, unseen=self.unseen)
+            if self.receipts:
+                self.conn.executemany(
+                    "INSERT INTO received (uid, origin, record_type, version, rev, kind, received_at, signature) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uid) DO UPDATE SET version = excluded.version, "
+                    "rev = excluded.rev, kind = excluded.kind, received_at = excluded.received_at, "
+                    "signature = excluded.signature", self.receipts)
+        finally:
+            self.uids.clear()
+            self.unseen.clear()
+            self.stored, self.receipts = [], []

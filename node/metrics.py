@@ -56,8 +56,8 @@ REFUSAL_KINDS = {
     "replay": ("replay", "stale_request"),
     "seal": ("seal_invalid",),
     "identity": ("identity_invalid", "rotation_invalid", "unknown_peer"),
-    "policy": ("query_not_allowed", "inbound_policy", "relay_refused", "origin_conflict", "unsupported_type",
-               "coordinator_exchange", "licence_not_disclosed", "consultation_not_allowed"),
+    "policy": ("query_not_allowed", "inbound_policy", "relay_refused", "origin_conflict", "ref_conflict",
+               "unsupported_type", "coordinator_exchange", "licence_not_disclosed", "consultation_not_allowed"),
 }
 KIND_OF = {code: kind for kind, codes in REFUSAL_KINDS.items() for code in codes}
 

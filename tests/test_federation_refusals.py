@@ -242,6 +242,30 @@ def test_a_record_whose_indexed_fields_are_not_text_is_refused_alone(rogue, de, 
     assert de.refusal_codes().get("malformed", 0) == before.get("malformed", 0) + 2
 
 
+def test_a_record_reusing_a_held_reference_is_refused_alone(rogue, de, fed):
+    """A new uid under the ``ref`` of a record DE holds from MT (or of another item of the same batch):
+    that item is refused as ``ref_conflict``, the rest of the batch is stored and the held record is
+    untouched (it used to fail the whole batch with a 500, which the pusher retries for ever)."""
+    held = rogue.view()
+    assert rogue.push([rogue.item(held)]).json()["stored"] == 1
+    before_doc = fed.get("DE", held["uid"])
+    before = de.refusal_codes()
+    clash, good, twin, twin_clash = rogue.view(), rogue.view(), rogue.view(), rogue.view()
+    clash["ref"], twin_clash["ref"] = held["ref"], twin["ref"]
+    response = rogue.push([rogue.item(clash), rogue.item(good), rogue.item(twin), rogue.item(twin_clash)])
+    assert response.status_code == 200, response.text
+    assert response.json() == {"stored": 2, "unchanged": 0, "dropped": 0, "refused": 2,
+                               "refused_by_code": {"ref_conflict": 2}}
+    assert de.stored_nothing(clash["uid"]) and de.stored_nothing(twin_clash["uid"])
+    assert fed.get("DE", good["uid"]) and fed.get("DE", twin["uid"])
+    assert fed.get("DE", held["uid"]) == before_doc
+    assert de.refusal_codes().get("ref_conflict", 0) == before.get("ref_conflict", 0) + 2
+    # The held record's newer version keeps its reference and is stored as usual.
+    newer = {**held, "version": 2, "reason_text": "Second assessment."}
+    assert rogue.push([rogue.item(newer)]).json()["stored"] == 1
+    assert fed.get("DE", held["uid"])["version"] == 2
+
+
 def test_record_signed_by_a_key_that_is_not_the_origins(rogue, de, fed):
     """An item signed by TN's real key under TN's kid, inside MT's batch: MT's identity does not list it."""
     tn = RoguePeer(fed["TN"], fed["DE"])
