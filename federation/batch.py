@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import re
 
 import orjson
 
@@ -38,6 +39,7 @@ from .errors import FederationError, MalformedMessage
 from .record_signature import sign_canonical, verify_record_bytes
 
 KINDS = ("record", "tombstone")
+_UID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # a UUID, as RFC 9562 writes it
 TOMBSTONE_REASONS = ("revoked", "expired", "withdrawn")
 
 
@@ -161,12 +163,14 @@ def verify_item(jws: str, *, sender: str, me: str, key_lookup) -> Item:
             payload["kind"], payload["type"], payload["recipient"], payload["rev"], payload["record"])
         if kind not in KINDS or not isinstance(record, dict) or type(rev) is not int or rev < 0:
             raise KeyError
-        if not isinstance(record.get("uid"), str) or type(record.get("version")) is not int:
+        uid, version = record.get("uid"), record.get("version")
+        if not (type(uid) is str and _UID.fullmatch(uid)) or type(version) is not int or version < 1:
             raise KeyError
         if not isinstance(record_type, str) or not isinstance(record.get("origin"), str):
             raise KeyError
     except (KeyError, TypeError):
-        raise MalformedMessage("item payload lacks kind, type, recipient, rev or record identity") from None
+        raise MalformedMessage("item payload lacks kind, type, recipient, rev or record identity (a UUID uid, "
+                               "a version from 1, an origin)") from None
     if recipient != me:
         raise RelayRefused(f"item addressed to {recipient}, not {me}")
     if record["origin"] != sender:

@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import logging
+import re
 import sqlite3
 from typing import NamedTuple
 
@@ -28,7 +29,8 @@ from .database import write_transaction
 from .denial_rows import StoredDenial, stored_form
 from .denials import DenialRegistry
 from .peers import NonceStore, PeerRegistry, TrustIndex
-from .timestamps import to_iso
+from .schemas import REF_RE, ROLES, SENSITIVITIES, country_codes
+from .timestamps import parse_iso, to_iso
 
 log = logging.getLogger("cordon.inbound")
 
@@ -288,6 +290,7 @@ def _stored(item, stamp: str, jws: str) -> tuple[StoredDenial, str]:
     (``received_signature`` puts the two together again), else whole. Another view is stored with status
     ``active`` and the whole signed item is kept."""
     view, view_bytes = item.record, item.record_bytes
+    _check_view(view)
     if "status" in view and view_bytes is not None:
         stored = stored_form(view, view_bytes.decode("utf-8"), stamp, hashlib.sha256(view_bytes).hexdigest())
         return _bindable(stored), detached(jws) if item.framed else jws
@@ -295,6 +298,45 @@ def _stored(item, stamp: str, jws: str) -> tuple[StoredDenial, str]:
 
 
 _COLUMN_TYPES = frozenset((str, int, type(None)))
+_SENSITIVITIES = frozenset(SENSITIVITIES)
+_ROLES = frozenset(ROLES)
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _check_view(view: dict) -> None:
+    """Raise ValueError unless the fields of a received denial view that this node indexes, filters on or
+    shows as structure hold what a denial holds there (each may be left out by the origin's policy): status
+    ``active`` (revocation and expiry travel as tombstones), a national reference, a known sensitivity, an
+    ISO 3166-1 country, a list of regimes as text, ISO 8601 dates and times, parties with a known role."""
+    get = view.get
+    status, ref, sensitivity, country = get("status"), get("ref"), get("sensitivity"), get("destination_country")
+    if status is not None and status != "active":
+        raise ValueError("status")
+    if ref is not None and not (type(ref) is str and REF_RE.match(ref)):
+        raise ValueError("ref")
+    if sensitivity is not None and sensitivity not in _SENSITIVITIES:
+        raise ValueError("sensitivity")
+    if country is not None and country not in country_codes():
+        raise ValueError("destination_country")
+    regimes = get("regimes")
+    if regimes is not None and not (type(regimes) is list and all(type(regime) is str for regime in regimes)):
+        raise ValueError("regimes")
+    for name in ("denied_on", "review_due"):
+        day = get(name)
+        if day is not None:
+            if not (type(day) is str and len(day) == 10 and _DATE.match(day)):
+                raise ValueError(name)
+            dt.date.fromisoformat(day)
+    for name in ("created_at", "updated_at"):
+        moment = get(name)
+        if moment is not None:
+            if type(moment) is not str or "T" not in moment:
+                raise ValueError(name)
+            parse_iso(moment)
+    for party in get("parties") or ():
+        role = party.get("role")
+        if role is not None and role not in _ROLES:
+            raise ValueError("parties.role")
 
 
 def _bindable(stored: StoredDenial) -> StoredDenial:

@@ -13,8 +13,9 @@ import decimal
 import functools
 import re
 
-import pycountry
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from policies.vocabulary import COUNTRY_CODES
 
 from .errors import ValidationFailed
 from .schema_compiler import GiveUp, compile_schema
@@ -157,10 +158,9 @@ def addressable_number(value: str) -> None:
         raise ValidationError(f"must not have '{reserved[0]}' as a part after a slash: it names a licence sub-route")
 
 
-@functools.cache
 def country_codes() -> frozenset[str]:
-    """Every ISO 3166-1 alpha-2 code (read from pycountry on first use)."""
-    return frozenset(country.alpha_2 for country in pycountry.countries)
+    """Every ISO 3166-1 alpha-2 code, and XK (Kosovo): the codes a sharing policy names too."""
+    return COUNTRY_CODES
 
 
 @functools.cache

@@ -274,3 +274,12 @@ def test_a_view_of_the_same_version_sent_again_replaces_the_current_row_without_
     kept = db.execute("SELECT version, doc FROM denial_versions").fetchall()
     assert [version for version, _ in kept] == [1] and "Full reasons." not in kept[0][1]
     assert [v["version"] for v in registry.history(base["uid"], actor="test")] == [1, 2]
+
+
+def test_kosovo_is_a_country_as_in_the_sharing_policies(client, bearer):
+    """XK (user-assigned, used for Kosovo) is accepted wherever a country is, as a policy names it."""
+    body = sample_denial(ref="MT/DEN/2026/XK1", destination_country="XK",
+                         parties=[{"role": "end_user", "names": [{"text": "Prishtina Machine Works"}], "country": "XK"}])
+    response = client.post("/api/v1/denials", json=body, headers=bearer("publish"))
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["destination_country"] == "XK"

@@ -242,6 +242,33 @@ def test_a_record_whose_indexed_fields_are_not_text_is_refused_alone(rogue, de, 
     assert de.refusal_codes().get("malformed", 0) == before.get("malformed", 0) + 2
 
 
+BAD_CONTENT = [
+    ("uid", "not-a-uuid"), ("uid", "4F6C2A8E-3B1D-4E9A-9C7F-2D5E8A1B6C30"), ("version", 0), ("version", -5),
+    ("status", "revoked"), ("status", "expired"), ("destination_country", "Narnia"),
+    ("destination_country", "QQ"), ("sensitivity", "secret"), ("ref", ""), ("ref", "MT/DEN\n1"),
+    ("regimes", "NSG"), ("denied_on", "yesterday"), ("denied_on", "2026-02-30"), ("review_due", "20290302"),
+    ("created_at", "2026-13-45T00:00:00Z"), ("updated_at", "soon"), ("parties.role", "villain"),
+]
+
+
+@pytest.mark.parametrize("field, value", BAD_CONTENT)
+def test_a_record_whose_content_no_denial_holds_is_refused_alone(rogue, de, fed, field, value):
+    """Signed and canonical, but a field the receiver stores, indexes or shows as structure holds what no
+    denial holds there (an identity that is no UUID or version, a revoked status outside a tombstone, an
+    unknown country, a date that is none): refused as malformed, the rest of the batch stored."""
+    bad, good = rogue.view(), rogue.view()
+    if field == "parties.role":
+        bad["parties"][0]["role"] = value
+    else:
+        bad[field] = value
+    before = de.refusal_codes()
+    response = rogue.push([rogue.item(bad), rogue.item(good)])
+    assert response.status_code == 200, response.text
+    assert response.json()["stored"] == 1 and response.json()["refused_by_code"] == {"malformed": 1}
+    assert de.stored_nothing(bad["uid"]) and fed.get("DE", good["uid"])
+    assert de.refusal_codes().get("malformed", 0) == before.get("malformed", 0) + 1
+
+
 def test_a_record_reusing_a_held_reference_is_refused_alone(rogue, de, fed):
     """A new uid under the ``ref`` of a record DE holds from MT (or of another item of the same batch):
     that item is refused as ``ref_conflict``, the rest of the batch is stored and the held record is

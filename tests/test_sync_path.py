@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import uuid
 
 import pytest
 from hypothesis import given, settings
@@ -34,6 +35,10 @@ SIG_INFO = KeyInfo.for_key(SIG_KEY, NOW - dt.timedelta(days=1))
 SENDER = Sender("MT", SIG_INFO.kid, SIG_KEY, "x25519:test", PrivateKey.generate())
 KEYS = {SIG_INFO.kid: SIG_INFO}
 
+# Record uids are UUIDs; these tests name theirs.
+UID = {name: str(uuid.uuid5(uuid.NAMESPACE_URL, f"cordon-test:{name}")) for name in
+       ('bare', 'extra', 'first', 'flagged', 'none', 'odd', 'plain', 'second')}
+
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER), text)
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4),
@@ -41,7 +46,7 @@ values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.di
 
 
 def view_with(extra: dict) -> dict:
-    return {**extra, "uid": "u-1", "origin": "MT", "version": 2}
+    return {**extra, "uid": "0192f5e4-7c2a-7d4b-9a55-0c6e2f1b8d90", "origin": "MT", "version": 2}
 
 
 @settings(max_examples=150, deadline=None)
@@ -184,9 +189,9 @@ def test_one_batch_with_the_same_record_twice_and_a_tombstone_applies_in_order(p
     exchange = Exchange(pair["MT"])
     sender, recipient = exchange.sender(), PeerRegistry(pair["MT"].db(), "MT").require("DE").recipient()
     first, second, bare = (dict(doc, origin="MT", status="active") for doc in samples.denials(3, "MT", 9))
-    first.update(uid="u-first", version=1)
-    second.update(uid="u-second", version=1)
-    bare.update(uid="u-bare", version=1)
+    first.update(uid=UID["first"], version=1)
+    second.update(uid=UID["second"], version=1)
+    bare.update(uid=UID["bare"], version=1)
     del bare["status"]  # a view without status is stored as active
     amended = dict(first, version=2, item_description="amended")
 
@@ -199,22 +204,22 @@ def test_one_batch_with_the_same_record_twice_and_a_tombstone_applies_in_order(p
     receipt = intake.store("MT", intake.open("MT", seal_batch(sender, recipient, items, "5", False)), NOW)
     assert (receipt.stored, receipt.dropped, receipt.unchanged, receipt.refused) == (4, 1, 0, [])
     stored_bare = {**json.loads(canonical_bytes(bare)), "status": "active"}
-    assert held_rows(pair["DE"], "u-bare")["doc"] == [(dumps(stored_bare),)]
-    kept = held_rows(pair["DE"], "u-first")
+    assert held_rows(pair["DE"], UID["bare"])["doc"] == [(dumps(stored_bare),)]
+    kept = held_rows(pair["DE"], UID["first"])
     assert [json.loads(text)["item_description"] for (text,) in kept["doc"]] == ["amended"]
     assert [version for version, _ in kept["versions"]] == [1, 2]
     assert kept["received"] == [(2, 3, "record", 1)]
-    gone = held_rows(pair["DE"], "u-second")
+    gone = held_rows(pair["DE"], UID["second"])
     assert (gone["doc"], gone["versions"], gone["names"]) == ([], [], [])
     assert gone["received"] == [(1, 4, "tombstone", 0)]
     # The signed items are kept: detached where the stored document is the signed view, else whole.
     db, keys = pair["DE"].db(), PeerRegistry(pair["DE"].db(), "DE").require("MT").keys()
     kept_forms = dict(db.execute("SELECT uid, signature FROM received").fetchall())
-    assert kept_forms["u-first"].split(".")[1] == "" and kept_forms["u-bare"] == items[4]
-    assert received_signature(db, "DE", "u-first") == items[2]
-    assert received_signature(db, "DE", "u-bare") == items[4]
-    assert received_signature(db, "DE", "u-second") is None and received_signature(db, "DE", "u-none") is None
-    signed, _ = verify_record(received_signature(db, "DE", "u-first"), keys.get)
+    assert kept_forms[UID["first"]].split(".")[1] == "" and kept_forms[UID["bare"]] == items[4]
+    assert received_signature(db, "DE", UID["first"]) == items[2]
+    assert received_signature(db, "DE", UID["bare"]) == items[4]
+    assert received_signature(db, "DE", UID["second"]) is None and received_signature(db, "DE", UID["none"]) is None
+    signed, _ = verify_record(received_signature(db, "DE", UID["first"]), keys.get)
     assert (signed["rev"], signed["record"]["item_description"]) == (3, "amended")
 
 
@@ -228,7 +233,7 @@ def test_items_outside_the_usual_frame_keep_their_whole_signature_or_are_refused
     sender, recipient = exchange.sender(), PeerRegistry(pair["MT"].db(), "MT").require("DE").recipient()
     extra, odd, flagged, plain = (dict(doc, origin="MT", status="active", version=1)
                                   for doc in samples.denials(4, "MT", 13))
-    for view, uid in ((extra, "u-extra"), (odd, "u-odd"), (flagged, "u-flagged"), (plain, "u-plain")):
+    for view, uid in ((extra, UID["extra"]), (odd, UID["odd"]), (flagged, UID["flagged"]), (plain, UID["plain"])):
         view["uid"] = uid
     odd["parties"] = "not a list of parties"
 
@@ -244,12 +249,12 @@ def test_items_outside_the_usual_frame_keep_their_whole_signature_or_are_refused
     ]
     intake = Exchange(pair["DE"]).intake()
     receipt = intake.store("MT", intake.open("MT", seal_batch(sender, recipient, items, "4", False)), NOW)
-    assert receipt.stored == 2 and sorted(receipt.refused) == [("?", "malformed"), ("u-odd", "malformed")]
+    assert receipt.stored == 2 and sorted(receipt.refused) == sorted([("?", "malformed"), (UID["odd"], "malformed")])
     db, keys = pair["DE"].db(), PeerRegistry(pair["DE"].db(), "DE").require("MT").keys()
     kept = dict(db.execute("SELECT uid, signature FROM received").fetchall())
-    assert kept.keys() == {"u-extra", "u-plain"}
-    assert kept["u-extra"] == items[0] and kept["u-plain"].split(".")[1] == ""
-    for uid, jws in (("u-extra", items[0]), ("u-plain", items[3])):
+    assert kept.keys() == {UID["extra"], UID["plain"]}
+    assert kept[UID["extra"]] == items[0] and kept[UID["plain"]].split(".")[1] == ""
+    for uid, jws in ((UID["extra"], items[0]), (UID["plain"], items[3])):
         assert received_signature(db, "DE", uid) == jws
         assert verify_record(jws, keys.get)[0]["record"]["uid"] == uid
 
