@@ -57,9 +57,9 @@ from nacl.signing import SigningKey
 from federation.canonical import canonical_bytes
 from federation.errors import FederationError, IdentityInvalid, RotationInvalid
 from federation.keys import ACTIVE, ENC, REVOKED, SIG, KeyInfo, b64u_decode, b64u_encode, parse_time, unix_seconds
+from policies.node_ids import node_id_problem
 
 ROLES = ("member", "coordinator")
-NODE_ID_RE = re.compile(r"\A[A-Z0-9][A-Z0-9-]{1,31}\Z")
 _FIELDS = ("node_id", "name", "base_url", "role", "serial", "issued_at", "keys")
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -197,8 +197,9 @@ def _parse(document) -> dict:
     if not isinstance(document, dict) or set(document) != set(_FIELDS):
         raise IdentityInvalid("document must have exactly the fields %s" % ", ".join(_FIELDS))
     node_id = document["node_id"]
-    if not isinstance(node_id, str) or not NODE_ID_RE.match(node_id):
-        raise IdentityInvalid("node_id must be 2-32 characters A-Z, 0-9 and '-'")
+    problem = node_id_problem(node_id)
+    if problem:
+        raise IdentityInvalid(f"node_id: {problem}")
     name = document["name"]
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise IdentityInvalid("name must be a non-empty string of at most 200 characters")

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import tomllib
 from pathlib import Path
 from urllib.parse import urlparse
 
+from policies.node_ids import node_id_problem
+
 from .errors import DataDirError, ValidationFailed
 
 CONFIG_NAME = "cordon.toml"
-NODE_ID_RE = re.compile(r"^[A-Z]{2}$|^[A-Z][A-Z0-9-]{1,15}$")
 MAX_TOKEN_TTL = 3600
 MAX_SERVER_WORKERS = 16
 
@@ -45,11 +45,9 @@ class Settings:
 
     def __post_init__(self):
         problems = {}
-        if not NODE_ID_RE.match(self.node_id or ""):
-            problems["node_id"] = (
-                "must be an ISO 3166-1 alpha-2 code (MT) or an upper-case name "
-                "of 2-16 letters, digits and '-' (OSCE-CPC)"
-            )
+        problem = node_id_problem(self.node_id)
+        if problem:
+            problems["node_id"] = problem
         if not (self.name or "").strip():
             problems["name"] = "must not be empty"
         url = urlparse(self.base_url or "")

@@ -13,7 +13,7 @@ import json
 
 import sqlite_utils
 
-from federation.identity import NODE_ID_RE
+from policies.node_ids import RULE, is_node_id
 
 from . import json_text, party_names
 from .audit import AuditLog, Entry
@@ -251,8 +251,8 @@ class DenialRegistry:
             where.append("destination_country = ?")
             params.append(country.upper())
         if origin:
-            if not (origin.isascii() and NODE_ID_RE.match(origin.upper())):
-                problems["origin"] = "must be a node id such as DE: 2-32 letters, digits or '-'"
+            if not is_node_id(origin.upper()):
+                problems["origin"] = f"must be a node id: {RULE}"
             where.append("origin = ?")
             params.append(origin.upper())
         if party:

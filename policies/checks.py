@@ -11,7 +11,8 @@ from yaml.nodes import Node, ScalarNode
 
 from .groups import GroupTable
 from .reader import NULL_TAG, Reader, join, listing, suggestion
-from .vocabulary import COUNTRY_CODE_HINTS, COUNTRY_CODES, NAME_PATTERN, NODE_ID_PATTERN
+from .node_ids import country_problem, is_node_id, node_id_problem
+from .vocabulary import COUNTRY_CODES, NAME_PATTERN
 
 NEVER_MATCHES = "an empty list never matches; remove the key to match any value"
 
@@ -21,28 +22,14 @@ def is_null(node: Node) -> bool:
 
 
 def node_id_ok(r: Reader, value: str, node: Node, path: str) -> bool:
-    if value != value.upper() and NODE_ID_PATTERN.match(value.upper()):
+    if value != value.upper() and is_node_id(value.upper()):
         r.report(node, path, f"node ids are upper case: write {value.upper()!r}, not {value!r}")
         return False
-    if not NODE_ID_PATTERN.match(value):
-        r.report(
-            node, path,
-            f"{value!r} is not a node id (a state's ISO 3166-1 alpha-2 code such as 'DE', "
-            "or an upper-case name such as 'OSCE-CPC')",
-        )
-        return False
-    if len(value) == 2 and value not in COUNTRY_CODES:
-        r.report(node, path, bad_country(value))
+    problem = node_id_problem(value)
+    if problem:
+        r.report(node, path, problem)
         return False
     return True
-
-
-def bad_country(value: str) -> str:
-    hint = COUNTRY_CODE_HINTS.get(value.upper())
-    if hint is None and value.upper() in COUNTRY_CODES:
-        hint = value.upper()
-    tail = f" (did you mean {hint!r}?)" if hint else ""
-    return f"{value!r} is not an ISO 3166-1 alpha-2 country code{tail}"
 
 
 def choices(
@@ -80,7 +67,7 @@ def countries(r: Reader, node: Node, path: str) -> frozenset[str] | None:
         if value in COUNTRY_CODES:
             good.add(value)
         else:
-            r.report(item, path, bad_country(value))
+            r.report(item, path, country_problem(value))
     return frozenset(good) if len(good) == len({value for value, _ in items}) else None
 
 

@@ -76,6 +76,8 @@ def test_bad_node_id_and_url_are_clear_errors_and_create_nothing(tmp_path):
     cases = [
         (("--node-id", "malta!", "--url", "http://127.0.0.1:8701"), "--node-id"),  # named as typed
         (("--node-id", "M", "--url", "http://127.0.0.1:8701"), "--node-id"),
+        (("--node-id", "XX", "--url", "http://127.0.0.1:8701"), "--node-id"),  # no state's code: no policy names it
+        (("--node-id", "1MT", "--url", "http://127.0.0.1:8701"), "--node-id"),
         (("--node-id", "MT", "--url", "ftp://example.org"), "--url"),
         (("--node-id", "MT", "--url", "not a url"), "--url"),
     ]

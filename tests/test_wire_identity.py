@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from federation.canonical import canonical_bytes
 from federation.errors import IdentityInvalid, RotationInvalid
 from federation.identity import (
     build_document,
@@ -17,7 +18,7 @@ from federation.identity import (
     verify_rotation,
     verify_self_signed,
 )
-from federation.keys import KeyInfo, new_encryption_key, new_signing_key
+from federation.keys import KeyInfo, b64u_encode, new_encryption_key, new_signing_key
 
 T0 = "2026-11-28T08:00:00Z"
 T1 = "2027-02-01T08:00:00Z"
@@ -233,3 +234,22 @@ def test_rotation_refuses_signer_retired_in_trusted_document(node):
     assert verify_self_signed(third_signed) == third
     with pytest.raises(RotationInvalid):
         verify_rotation(second, third_signed)
+
+
+@pytest.mark.parametrize("node_id, reason", [
+    ("XX", "not an ISO 3166-1 alpha-2 country code"), ("UK", "did you mean 'GB'"), ("1MT", "not a node id"),
+    ("OSCE CPC", "not a node id"), ("A" * 33, "not a node id"),
+])
+def test_node_ids_follow_the_one_rule_policies_name_them_by(node, node_id, reason):
+    """A two-letter id is an assigned ISO code and a longer one a name beginning with a letter, as in a
+    sharing policy (a peer the node took could otherwise not be named in its policy): a document
+    signed properly with another node_id is refused, naming it."""
+    document = {**node.document, "node_id": node_id}
+    signature = b64u_encode(node.sig.sign(canonical_bytes(document)).signature)
+    with pytest.raises(IdentityInvalid, match=reason) as refused:
+        verify_self_signed({"document": document, "signatures": [{"kid": node.sig_info.kid, "signature": signature}]})
+    assert "node_id" in str(refused.value)
+    with pytest.raises(IdentityInvalid, match=reason):
+        build_document(**document)
+    assert verify_self_signed(Node("OSCE-CPC").signed)["node_id"] == "OSCE-CPC"
+    assert verify_self_signed(Node("XK").signed)["node_id"] == "XK"

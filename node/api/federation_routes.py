@@ -15,7 +15,8 @@ from flask import Blueprint, current_app, jsonify, request
 
 from federation.errors import FederationError
 from federation.http_signature import verify_request
-from federation.identity import NODE_ID_RE, document_keys, verify_rotation
+from federation.identity import document_keys, verify_rotation
+from policies.node_ids import is_node_id
 
 from ..error_responses import error_response
 from .. import live_query
@@ -59,7 +60,7 @@ def refused_response(exc: PeerRequestRefused):
 def claimed_sender() -> str:
     """Who a request that could not be attributed to a peer says it comes from (for the log only)."""
     claimed = request.headers.get("Cordon-Sender", "").upper()
-    return f"{claimed} (as it claims; not verified)" if claimed.isascii() and NODE_ID_RE.match(claimed) \
+    return f"{claimed} (as it claims; not verified)" if is_node_id(claimed) \
         else "an unknown sender"
 
 
