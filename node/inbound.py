@@ -147,7 +147,7 @@ class RecordIntake:
         connection of its own. Each record is verified and turned into rows before the next is read (its
         objects stay in the processor's caches); ``now`` stands in for a creation or update time a view
         leaves out."""
-        keys = self.registry.require(peer_id).keys()
+        keys = self.registry.require(peer_id).signing_keys()
         stamp = to_iso(now)
         result = Verified()
         for jws in batch.items:

@@ -50,6 +50,19 @@ class Peer:
     def keys(self) -> dict:
         return document_keys(self.document)
 
+    def signing_keys(self) -> dict:
+        """This peer's signing keys by kid as they may sign anything new (a request, a record item): a retired
+        key only until the peer's trusted identity document was issued (the one that retired it, or a later
+        one), so what it signed just before a rotation, still in flight, is accepted, and anything it signed
+        after is refused (``key_not_valid``)."""
+        issued_at = self.document["issued_at"]
+        keys = {}
+        for kid, info in self.keys().items():
+            usable = _new_signing_key(info, issued_at) if info.use == SIG else None
+            if usable is not None:
+                keys[kid] = usable
+        return keys
+
     def recipient(self) -> Recipient:
         key = current_key(self.document, ENC)
         return Recipient(self.node_id, key.kid, key.public_key())
@@ -179,11 +192,8 @@ class PeerRegistry:
 
 
 class TrustIndex:
-    """Signing keys of active peers by kid, as they may sign requests, rebuilt whenever the peer list changes.
-
-    A retired key signs nothing new: it stands here valid only until the peer's trusted identity document
-    was issued (the one that retired it, or a later one), so a request it signed just before a rotation,
-    still in flight, is accepted, and any made after is refused (``key_not_valid``)."""
+    """Signing keys of active peers by kid, as they may sign requests (``Peer.signing_keys``), rebuilt
+    whenever the peer list changes."""
 
     def __init__(self):
         self._serial = -1
@@ -196,10 +206,8 @@ class TrustIndex:
             by_kid, peers = {}, {}
             for peer in registry.active():
                 peers[peer.node_id] = peer
-                for kid, info in peer.keys().items():
-                    usable = _request_key(info, peer.document["issued_at"]) if info.use == SIG else None
-                    if usable is not None:
-                        by_kid[kid] = (peer.node_id, usable)
+                for kid, info in peer.signing_keys().items():
+                    by_kid[kid] = (peer.node_id, info)
             self._by_kid, self._peers, self._serial = by_kid, peers, serial
         return self
 
@@ -213,8 +221,8 @@ class TrustIndex:
         return list(self._peers.values())
 
 
-def _request_key(info: KeyInfo, issued_at: str) -> KeyInfo | None:
-    """``info`` as it may sign requests: a retired key's validity ends when ``issued_at`` begins (None: a key
+def _new_signing_key(info: KeyInfo, issued_at: str) -> KeyInfo | None:
+    """``info`` as it may sign anything new: a retired key's validity ends when ``issued_at`` begins (None: a key
     retired before it was ever valid)."""
     if info.status != RETIRED:
         return info

@@ -134,6 +134,26 @@ def test_a_request_signed_by_the_retired_key_is_refused(fed, rotated):
     assert in_flight.status_code == 200 and in_flight.json()["stored"] == 1
 
 
+def test_a_record_signed_by_the_retired_key_after_the_rotation_is_refused(fed, rotated):
+    """Records as requests: a retired key signs nothing new. An item it signed after the identity that
+    retired it was issued is refused alone (``key_not_valid``) inside a batch sent with the new keys; one
+    it signed before (a push in flight during the rotation) is stored."""
+    de = NodeDB(fed["DE"])
+    retired_at = parse_time(de.peer_document("MT")["issued_at"])
+    rogue = RoguePeer(fed["MT"], fed["DE"])
+    old = Sender("MT", rotated.old_kid, Keyring(fed["MT"].data_dir).private(rotated.old_kid), rogue.enc_kid,
+                 rogue.enc_key)
+    late, in_flight, good = rogue.view(), rogue.view(), rogue.view()
+    before = de.refusal_codes()
+    receipt = rogue.push([rogue.item(late, sender=old, now=retired_at + dt.timedelta(seconds=5)),
+                          rogue.item(in_flight, sender=old, now=retired_at - dt.timedelta(seconds=1)),
+                          rogue.item(good)]).json()
+    assert receipt["stored"] == 2 and receipt["refused_by_code"] == {"key_not_valid": 1}, receipt
+    assert de.stored_nothing(late["uid"])
+    assert fed.get("DE", in_flight["uid"]) and fed.get("DE", good["uid"])
+    assert de.refusal_codes().get("key_not_valid", 0) == before.get("key_not_valid", 0) + 1
+
+
 def test_new_records_flow_both_ways_with_the_new_keys(fed, rotated):
     after = fed.publish("MT")
     for peer_id in ("DE", "TN"):
