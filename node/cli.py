@@ -359,6 +359,9 @@ def sync(data_dir, peer):
     for result in exchange.sync(peer.upper() if peer else None):
         push, pull = result["push"], result["pull"]
         push_text = f"sent {push.get('sent', 0)}" if push["ok"] else f"FAILED ({push.get('error') or push.get('skipped')})"
+        if push.get("refused_by_peer"):
+            push_text += " (refused by the peer: " + ", ".join(
+                f"{code} {count}" for code, count in sorted(push["refused_by_peer"].items())) + ")"
         pull_text = (f"stored {pull['stored']}, dropped {pull['dropped']}, unchanged {pull['unchanged']}, "
                      f"refused {pull['refused']}") if pull["ok"] else f"FAILED ({pull['error']})"
         click.echo(f"{result['peer']}: push {push_text}; pull {pull_text}")
@@ -501,7 +504,7 @@ def policy_apply(data_dir, file, dry_run):
     policy_issues_or_exit(file)
     rt = runtime_for(data_dir)
     if dry_run:
-        result = policy_admin.plan(rt.db(), rt.node_id, load_policy(file))
+        result = policy_admin.plan(rt.db(), rt.node_id, load_policy(file), rt.policies.current())
     else:
         result = policy_admin.apply(rt.db(), rt.node_id, rt.data_dir, file, actor=actor())
     click.echo(("would apply" if dry_run else "applied") + f" {file} ({result.digest[:19]})")
@@ -510,6 +513,9 @@ def policy_apply(data_dir, file, dry_run):
         click.echo(f"  {impact.peer:8} {impact.shared:>8} {impact.newly_shared:>8} {impact.updated:>8} {impact.withdrawn:>9}")
     if not dry_run:
         click.echo(f"  {len(result.affected_uids)} record(s) queued for re-delivery; a running node sends them within seconds")
+    if result.pull_again:
+        click.echo(f"  {'the next pull would fetch' if dry_run else 'the next pull fetches'} everything again from "
+                   f"{', '.join(result.pull_again)}: the inbound rules now take what the earlier ones refused")
 
 
 @main.command()

@@ -161,7 +161,8 @@ class Exchange:
                     batches += 1
                     if batch.more and batches == 1:
                         bulk.enter_context(BulkWork(self.runtime.data_dir))
-                    receipt = intake.store_verified(peer.node_id, verified, utc_now(), cursor_update=next_cursor)
+                    receipt = intake.store_verified(peer.node_id, verified, utc_now(), cursor_update=next_cursor,
+                                                    cursor_from=cursor or "0")
                     stages.stored(next_cursor)
                     totals.stored += receipt.stored
                     totals.unchanged += receipt.unchanged

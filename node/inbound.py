@@ -175,10 +175,12 @@ class RecordIntake:
         return result
 
     def store_verified(self, peer_id: str, verified: Verified, now: dt.datetime, *,
-                       cursor_update: str | None = None, covers: tuple[int, int] | None = None) -> Receipt:
+                       cursor_update: str | None = None, cursor_from: str | None = None,
+                       covers: tuple[int, int] | None = None) -> Receipt:
         """Store what ``verify`` passed, in one transaction with ``cursor_update`` (the pull's new cursor) or
         ``covers`` (a pushed batch's change range: the pull cursor moves to its end if it lies inside it);
-        count what it refused."""
+        count what it refused. ``cursor_from``: the cursor the pull stored before this batch; the new one
+        replaces only that (a pull cursor reset meanwhile, by ``cordon policy apply``, stays reset)."""
         receipt = Receipt(refused=list(verified.refused))
         changed: list[str] = []
         with write_transaction(self.db):
@@ -190,8 +192,13 @@ class RecordIntake:
                 changed = self._apply(peer_id, verified.items, now, receipt, one_by_one=True)
             stamp = to_iso(now)
             if cursor_update is not None:
-                self.db.execute("UPDATE peer_state SET pull_cursor = ?, last_pull_ok = ?, pull_failures = 0, "
-                                "last_pull_error = NULL WHERE node_id = ?", [cursor_update, stamp, peer_id])
+                self.db.execute("UPDATE peer_state SET last_pull_ok = ?, pull_failures = 0, last_pull_error = NULL "
+                                "WHERE node_id = ?", [stamp, peer_id])
+                if cursor_from is None:
+                    self.db.execute("UPDATE peer_state SET pull_cursor = ? WHERE node_id = ?", [cursor_update, peer_id])
+                else:
+                    self.db.execute("UPDATE peer_state SET pull_cursor = ? WHERE node_id = ? "
+                                    "AND coalesce(pull_cursor, '0') = ?", [cursor_update, peer_id, cursor_from])
             if covers is not None:
                 self.db.execute("UPDATE peer_state SET pull_cursor = ? WHERE node_id = ? "
                                 "AND CAST(coalesce(pull_cursor, '0') AS INTEGER) BETWEEN ? AND ?",

@@ -156,6 +156,7 @@ def push_to(db: sqlite_utils.Database, builder: BatchBuilder, peer: Peer, client
     to share); a peer that still answers 413 gets the same changes again in halves.
     """
     sent = batches = requests = 0  # requests: pushes actually made (a round with nothing to send makes none)
+    refused: dict[str, int] = {}  # items the peer refused, by its refusal code (its receipts)
     unanswered = None  # the batch sent when no answer came
     budget = push_budget(max_body_bytes)
     cursor, failing = db.execute("SELECT push_cursor, failures FROM peer_state WHERE node_id = ?",
@@ -178,7 +179,7 @@ def push_to(db: sqlite_utils.Database, builder: BatchBuilder, peer: Peer, client
             if contact:
                 requests += 1
                 try:
-                    client.post("/federation/v1/push", out.envelope)
+                    _count_refused(client.post("/federation/v1/push", out.envelope), refused)
                 except PeerRefused as exc:
                     if exc.status != 413 or len(out.entries) < 2:
                         raise
@@ -215,5 +216,21 @@ def push_to(db: sqlite_utils.Database, builder: BatchBuilder, peer: Peer, client
                        [failures, to_iso(retry), str(exc), peer.node_id])
         log.warning("push to %s failed (%s); retry after %s", peer.node_id, exc, to_iso(retry))
         return {"peer": peer.node_id, "sent": sent, "ok": False, "error": str(exc), "retry_at": to_iso(retry),
-                "status": getattr(exc, "status", None), "requests": requests}
-    return {"peer": peer.node_id, "sent": sent, "ok": True, "requests": requests}
+                "status": getattr(exc, "status", None), "requests": requests, "refused_by_peer": refused}
+    if refused:
+        log.warning("push to %s: the peer refused %d item(s) (%s; its log and refusal counts say more)",
+                    peer.node_id, sum(refused.values()), ", ".join(f"{code} {n}" for code, n in sorted(refused.items())))
+    return {"peer": peer.node_id, "sent": sent, "ok": True, "requests": requests, "refused_by_peer": refused}
+
+
+def _count_refused(response, refused: dict[str, int]) -> None:
+    """Add the refusal counts of a push receipt (``refused_by_code``) to ``refused``; an answer that holds
+    none (or is no receipt) adds nothing."""
+    try:
+        codes = response.json().get("refused_by_code")
+    except (ValueError, AttributeError):
+        return
+    if isinstance(codes, dict):
+        for code, count in codes.items():
+            if isinstance(code, str) and type(count) is int and count > 0:
+                refused[code[:40]] = refused.get(code[:40], 0) + count

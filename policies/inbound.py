@@ -58,6 +58,11 @@ class Inbound:
                 table[record_type] = (limit, quoted, f"accepted by inbound entry {quoted} (limit {limit} bytes)")
         return table
 
+    def limit(self, peer: str, record_type: str) -> int | None:
+        """The largest record of ``record_type`` taken from ``peer``, in bytes; None when none is taken."""
+        found = self._by_peer.get(peer, self._anyone).get(record_type)
+        return None if found is None else found[0]
+
     def accepts(self, peer: str, record_type: str, size_bytes: int) -> tuple[bool, str]:
         if record_type not in RECORD_TYPES:
             return False, f"unknown record type {record_type!r}; only {', '.join(RECORD_TYPES)} exist"

@@ -111,3 +111,43 @@ def test_a_push_with_nothing_for_the_peer_claims_no_contact(fed, tmp_path):
     fed["DE"].cli("sync", "--peer", "MT")  # nothing new
     received_after, pulled_after = de.rows(received)[0]
     assert received_after == received_before and pulled_after > received_before
+
+
+def test_records_refused_by_the_inbound_rules_arrive_once_a_policy_takes_them(fed, tmp_path):
+    """TN takes nothing from MT for a while: MT's pushes reach TN and are refused item by item (MT's ledger
+    says TN was sent them). Once TN applies a policy that takes MT's denials, its pull cursor for MT is
+    reset (the dry run and the apply say so), and its next pull stores what was refused, nothing twice."""
+    from federation_support import share_policy
+
+    closed = tmp_path / "closed.yaml"
+    closed.write_text(share_policy(["MT", "DE", "TN"]).replace("peer_group: testnet\n    record_types",
+                                                            "peers: [DE]\n    record_types"), encoding="utf-8")
+    opened = tmp_path / "opened.yaml"
+    opened.write_text(share_policy(["MT", "DE", "TN"]), encoding="utf-8")
+    fed["MT"].cli("policy", "apply", str(opened))  # MT shares with TN again (an earlier test narrowed it)
+    fed["TN"].cli("policy", "apply", str(closed))
+    tn = NodeDB(fed["TN"])
+    refused_before = tn.refusal_codes().get("inbound_policy", 0)
+    docs = [fed.publish("MT") for _ in range(2)]
+    for doc in docs:
+        fed.wait_visible("DE", doc["uid"])
+    fed["TN"].cli("sync", "--peer", "MT")
+    wait_for(lambda: tn.refusal_codes().get("inbound_policy", 0) >= refused_before + 2, 30, "TN to refuse both")
+    assert all(fed.get("TN", doc["uid"]) is None for doc in docs)
+    # The origin learns it from the push receipts: its log says so, without naming a record.
+    told = wait_for(lambda: [line for line in fed["MT"].log().splitlines()
+                             if "push to TN: the peer refused" in line and "inbound_policy" in line], 30,
+                    "MT to log the refusals")
+    assert not any(doc["ref"] in line or doc["uid"] in line for doc in docs for line in told)
+
+    dry = fed["TN"].cli("policy", "apply", str(opened), "--dry-run").stdout
+    assert "the next pull would fetch everything again from MT" in dry
+    assert "everything again" not in fed["TN"].cli("policy", "apply", str(closed), "--dry-run").stdout
+    applied = fed["TN"].cli("policy", "apply", str(opened)).stdout
+    assert "the next pull fetches everything again from MT" in applied
+    assert tn.value("SELECT pull_cursor FROM peer_state WHERE node_id = 'MT'") is None
+    fed["TN"].cli("sync", "--peer", "MT")
+    for doc in docs:
+        assert fed.get("TN", doc["uid"])["origin"] == "MT"
+    assert tn.value("SELECT count(*) FROM received WHERE uid IN (?, ?)", [d["uid"] for d in docs]) == 2
+    assert tn.value("SELECT pull_cursor FROM peer_state WHERE node_id = 'MT'") is not None

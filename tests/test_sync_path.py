@@ -307,3 +307,28 @@ def test_batch_bytes_are_the_canonical_batch(items, next_cursor, more, after):
     expected = canonical_bytes({"sender": "MT", "recipient": "DE", "items": items, "next_cursor": next_cursor,
                                 "more": more, **({} if after is None else {"after": after})})
     assert batch_bytes("MT", "DE", items, next_cursor, more, after=after) == expected
+
+
+def test_a_pull_cursor_reset_while_a_pull_runs_stays_reset(pair):
+    """A pull stores each batch's cursor only over the one it started from: after ``cordon policy apply``
+    reset it (to fetch again what the inbound rules refused), a pull already running stores its records
+    but leaves the cursor at the start."""
+    from node.exchange import Exchange
+
+    publish(pair["MT"], 3)
+    sender, intake = Exchange(pair["MT"]), Exchange(pair["DE"]).intake()
+    db = pair["DE"].db()
+    envelope = json.loads(json.dumps(sender.serve_changes("DE", {"cursor": None, "limit": 500}, NOW)))
+    batch = intake.open("MT", envelope)
+    db.execute("UPDATE peer_state SET pull_cursor = '2' WHERE node_id = 'MT'")  # where a running pull began
+    db.conn.commit()
+    db.execute("UPDATE peer_state SET pull_cursor = NULL WHERE node_id = 'MT'")  # reset meanwhile
+    db.conn.commit()
+    receipt = intake.store_verified("MT", intake.verify("MT", batch, NOW), NOW, cursor_update=batch.next_cursor,
+                                    cursor_from="2")
+    assert receipt.stored == 3
+    state = "SELECT pull_cursor, last_pull_ok FROM peer_state WHERE node_id = 'MT'"
+    assert db.execute(state).fetchone()[0] is None and db.execute(state).fetchone()[1] is not None
+    intake.store_verified("MT", intake.verify("MT", batch, NOW), NOW, cursor_update=batch.next_cursor,
+                          cursor_from="0")  # a pull from the start: its cursor is stored
+    assert db.execute(state).fetchone()[0] == batch.next_cursor
