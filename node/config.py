@@ -8,7 +8,9 @@ the two in step.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 import tomllib
 from pathlib import Path
 from urllib.parse import urlparse
@@ -20,6 +22,23 @@ from .errors import DataDirError, ValidationFailed
 CONFIG_NAME = "cordon.toml"
 MAX_TOKEN_TTL = 3600
 MAX_SERVER_WORKERS = 16
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# The numeric settings: (lowest, highest, what the highest stands for); docs/configuration.md lists them.
+_RANGES = {
+    "max_body_bytes": (1024, 1 << 30, " bytes"),
+    "token_ttl_seconds": (60, MAX_TOKEN_TTL, " seconds"),
+    "server_threads": (1, 256, ""),
+    "server_workers": (1, MAX_SERVER_WORKERS, ""),
+    "review_years": (1, 20, " years"),
+    "consultation_days": (1, 365, " days"),
+    "sync_interval_seconds": (5, 86_400, " seconds"),
+    "push_interval_seconds": (1, 3_600, " seconds"),
+    "request_window_seconds": (30, 3_600, " seconds"),
+    "peer_timeout_seconds": (0.5, 300, " seconds"),
+    "sync_batch_size": (1, 5000, " (what a peer answers in one pull)"),
+}
+_FRACTIONAL = frozenset(("peer_timeout_seconds",))
+_LISTEN = re.compile(r"[^\s:]+:\d{1,5}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,18 +74,18 @@ class Settings:
             problems["base_url"] = "must be an http(s) URL such as http://127.0.0.1:8701"
         if self.role not in ("member", "coordinator"):
             problems["role"] = "must be 'member' or 'coordinator'"
-        if not 60 <= self.token_ttl_seconds <= MAX_TOKEN_TTL:
-            problems["token_ttl_seconds"] = f"must be between 60 and {MAX_TOKEN_TTL}"
-        if self.max_body_bytes < 1024:
-            problems["max_body_bytes"] = "must be at least 1024"
-        if self.server_threads < 1:
-            problems["server_threads"] = "must be at least 1"
-        if not isinstance(self.server_workers, int) or not 1 <= self.server_workers <= MAX_SERVER_WORKERS:
-            problems["server_workers"] = f"must be a whole number from 1 to {MAX_SERVER_WORKERS}"
-        if type(self.sync_batch_size) is not int or not 1 <= self.sync_batch_size <= 5000:
-            problems["sync_batch_size"] = "must be a whole number from 1 to 5000 (what a peer answers in one pull)"
+        for name, (low, high, unit) in _RANGES.items():
+            value = getattr(self, name)
+            number_ok = type(value) is int or (name in _FRACTIONAL and type(value) is float and math.isfinite(value))
+            if not number_ok or not low <= value <= high:
+                kind = "a number" if name in _FRACTIONAL else "a whole number"
+                problems[name] = f"must be {kind} from {low} to {high}{unit}"
         if not isinstance(self.screening_warm_start, bool):
             problems["screening_warm_start"] = "must be true or false"
+        if self.log_level not in LOG_LEVELS:
+            problems["log_level"] = f"must be one of {', '.join(LOG_LEVELS)}"
+        if not isinstance(self.listen, str) or (self.listen and not _LISTEN.fullmatch(self.listen)):
+            problems["listen"] = "must be host:port (127.0.0.1:8701), or empty for the host and port of base_url"
         if problems:
             raise ValidationFailed("invalid settings", fields=problems)
 

@@ -6,6 +6,8 @@ import hashlib
 import json
 import stat
 
+import pytest
+
 from nodeproc import cordon
 
 INIT = ("init", "--node-id", "MT", "--name", "Malta", "--url", "http://127.0.0.1:8701")
@@ -107,3 +109,30 @@ def test_a_bad_setting_in_cordon_toml_is_named_when_a_command_reads_it(tmp_path)
     result = cordon("peers", "list", data_dir=data_dir, check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "sync_batch_size:" in result.stderr and "1 to 5000" in result.stderr
+
+
+@pytest.mark.parametrize("line, named", [
+    ("push_interval_seconds = -5", "push_interval_seconds: must be a whole number from 1 to 3600"),
+    ('peer_timeout_seconds = "5s"', "peer_timeout_seconds: must be a number from 0.5 to 300"),
+    ("peer_timeout_seconds = nan", "peer_timeout_seconds: must be a number"),
+    ('log_level = "LOUD"', "log_level: must be one of DEBUG, INFO, WARNING, ERROR"),
+    ("sync_interval_seconds = 0", "sync_interval_seconds: must be a whole number from 5"),
+    ("request_window_seconds = true", "request_window_seconds: must be a whole number"),
+    ('listen = "8701"', "listen: must be host:port"),
+    ("review_years = 2.5", "review_years: must be a whole number"),
+])
+def test_every_setting_is_checked_before_a_command_uses_it(tmp_path, line, named):
+    """A value a node could not run with (a negative interval spins the push worker, a timeout written as
+    text fails the first exchange, an unknown log level stops the server with a traceback) is named at
+    once, as the other settings are, and the command does nothing."""
+    data_dir = tmp_path / "mt"
+    cordon("init", "--node-id", "MT", "--name", "Malta", "--url", "http://127.0.0.1:8701", data_dir=data_dir)
+    toml = data_dir / "cordon.toml"
+    key = line.split(" = ")[0]
+    toml.write_text("\n".join(line if entry.startswith(key + " ") else entry
+                              for entry in toml.read_text().splitlines()) + "\n")
+    assert line in toml.read_text()
+    for command in (("peers", "list"), ("sync",)):
+        result = cordon(*command, data_dir=data_dir, check=False)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert named in result.stderr, result.stderr
