@@ -29,7 +29,7 @@ from .database import write_transaction
 from .denial_rows import StoredDenial, stored_form
 from .denials import DenialRegistry
 from .peers import NonceStore, PeerRegistry, TrustIndex
-from .schemas import REF_RE, ROLES, SENSITIVITIES, country_codes
+from .schemas import PARTY_KINDS, REF_RE, ROLES, SENSITIVITIES, country_codes
 from .timestamps import parse_iso, to_iso
 
 log = logging.getLogger("cordon.inbound")
@@ -307,6 +307,7 @@ def _stored(item, stamp: str, jws: str) -> tuple[StoredDenial, str]:
 _COLUMN_TYPES = frozenset((str, int, type(None)))
 _SENSITIVITIES = frozenset(SENSITIVITIES)
 _ROLES = frozenset(ROLES)
+_PARTY_KINDS = frozenset(PARTY_KINDS)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -341,9 +342,11 @@ def _check_view(view: dict) -> None:
                 raise ValueError(name)
             parse_iso(moment)
     for party in get("parties") or ():
-        role = party.get("role")
+        role, kind = party.get("role"), party.get("kind")
         if role is not None and role not in _ROLES:
             raise ValueError("parties.role")
+        if kind is not None and kind not in _PARTY_KINDS:
+            raise ValueError("parties.kind")
 
 
 def _bindable(stored: StoredDenial) -> StoredDenial:

@@ -47,7 +47,7 @@ KEPT_FIELDS: frozenset[str] = frozenset(
 # The field carrying the human-facing reference, released at answer level "hit".
 REFERENCE_FIELD: dict[str, str] = {DENIAL: "ref", LICENCE: "number"}
 
-PARTY_FIELDS: tuple[str, ...] = ("role", "names", "country", "address", "identifiers")
+PARTY_FIELDS: tuple[str, ...] = ("role", "kind", "names", "country", "address", "identifiers")
 LINE_FIELDS: tuple[str, ...] = (
     "line_no",
     "control_entry",

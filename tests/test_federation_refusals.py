@@ -248,6 +248,7 @@ BAD_CONTENT = [
     ("destination_country", "QQ"), ("sensitivity", "secret"), ("ref", ""), ("ref", "MT/DEN\n1"),
     ("regimes", "NSG"), ("denied_on", "yesterday"), ("denied_on", "2026-02-30"), ("review_due", "20290302"),
     ("created_at", "2026-13-45T00:00:00Z"), ("updated_at", "soon"), ("parties.role", "villain"),
+    ("parties.kind", "robot"),
 ]
 
 
@@ -257,8 +258,8 @@ def test_a_record_whose_content_no_denial_holds_is_refused_alone(rogue, de, fed,
     denial holds there (an identity that is no UUID or version, a revoked status outside a tombstone, an
     unknown country, a date that is none): refused as malformed, the rest of the batch stored."""
     bad, good = rogue.view(), rogue.view()
-    if field == "parties.role":
-        bad["parties"][0]["role"] = value
+    if field.startswith("parties."):
+        bad["parties"][0][field.split(".")[1]] = value
     else:
         bad[field] = value
     before = de.refusal_codes()

@@ -55,6 +55,19 @@ def test_publish_reaches_every_peer_by_push(fed):
     assert ledger == [("DE", "record", 1, "push"), ("TN", "record", 1, "push")]
 
 
+def test_a_partys_kind_reaches_the_peers(fed):
+    """Whether a party is a person or an organisation travels with it (a peer's screening compares names
+    by kind): it is part of what a view keeps of a party."""
+    parties = [{"role": "end_user", "kind": "organisation", "names": [{"text": "Kestrel Dynamics FZE"}],
+                "country": "AE"},
+               {"role": "broker", "kind": "person", "names": [{"text": "Farid Haddad"}], "country": "LB"}]
+    doc = fed.publish("MT", parties=parties)
+    for peer_id in PEERS:
+        copy = fed.wait_visible(peer_id, doc["uid"])
+        assert [(party["role"], party.get("kind")) for party in copy["parties"]] == \
+               [("end_user", "organisation"), ("broker", "person")]
+
+
 def test_a_push_that_continues_from_the_pull_cursor_moves_it(fed):
     """What a push delivered is not fetched again by the next pull: the pushed batch says which changes it
     holds all of, and DE's pull cursor moves with it when the batch continues from there."""
