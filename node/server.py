@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 
+from flask import request
 from waitress.server import create_server
 
 from .app import create_app
@@ -27,11 +28,18 @@ from .worker_pool import WorkerPool, prepare_metrics_dir
 log = logging.getLogger("cordon.server")
 
 
+ROUTE_KEY = "cordon.route"
+
+
 class AccessLog:
-    """WSGI middleware logging method, path (never the query string), status and duration."""
+    """WSGI middleware logging method, route, status and duration. The route is the pattern the request
+    matched (``/api/v1/licences/<path:number>``), never the path itself, which may carry a licence number,
+    a declaration reference or a denial's reference, nor the query string; a request that matched no
+    route is logged as ``(no route)``."""
 
     def __init__(self, app):
         self.app = app
+        app.before_request_funcs.setdefault(None, []).insert(0, _note_route)  # before any that may answer
 
     def __call__(self, environ, start_response):
         started = time.perf_counter()
@@ -44,8 +52,13 @@ class AccessLog:
         try:
             return self.app(environ, recording_start)
         finally:
-            log.info("%s %s %s %.1fms", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"),
+            log.info("%s %s %s %.1fms", environ.get("REQUEST_METHOD"), environ.get(ROUTE_KEY) or "(no route)",
                      status_holder.get("status", "-"), (time.perf_counter() - started) * 1000)
+
+
+def _note_route() -> None:
+    rule = request.url_rule
+    request.environ[ROUTE_KEY] = rule.rule if rule is not None else None
 
 
 def configure_logging(settings, tag: str | None = None) -> None:

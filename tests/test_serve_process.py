@@ -183,3 +183,23 @@ def test_the_served_node_checkpoints_its_log_outside_the_requests(node):
         assert time.monotonic() < deadline, in_the_file()
         time.sleep(0.2)
     assert "checkpoint failed" not in node.log()
+
+
+def test_the_access_log_names_routes_not_the_values_in_paths(node):
+    """A licence number, a declaration reference or a denial's reference in a path stays out of the log:
+    each request is logged with the route it matched; a path that matches none is not written either."""
+    client_id, secret = create_client(node.data_dir, "reader", "read")
+    token = requests.post(node.url + "/oauth/token", data={"grant_type": "client_credentials"},
+                          auth=(client_id, secret), timeout=10).json()["access_token"]
+    headers = {"Authorization": "Bearer " + token}
+    assert requests.get(node.url + "/api/v1/licences/MT/LIC/2026/SECRET-NUMBER-77", headers=headers,
+                        timeout=10).status_code == 404
+    assert requests.get(node.url + "/api/v1/denials?party=Zorvathian", headers=headers, timeout=10).status_code == 200
+    assert requests.get(node.url + "/no/such/ZORVATH-REF-91", timeout=10).status_code == 404
+    log = node.log()
+    for secret_text in ("SECRET-NUMBER-77", "Zorvathian", "ZORVATH-REF-91"):
+        assert secret_text not in log
+    lines = log.splitlines()
+    assert any("GET /api/v1/licences/<" in line and " 404 " in line for line in lines), log[-2000:]
+    assert any("GET /api/v1/denials 200" in line for line in lines)
+    assert any("GET (no route) 404" in line for line in lines)
