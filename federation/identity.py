@@ -147,6 +147,35 @@ def verify_rotation(trusted_document, new_signed) -> dict:
     raise RotationInvalid("not signed by a key active in the trusted document")
 
 
+MAX_CHAIN = 1000
+
+
+def follow_chain(trusted_document, chain) -> dict:
+    """The newest signed document of ``chain`` (signed identity documents of one node, in any order) that
+    can be reached from ``trusted_document`` by ``verify_rotation`` steps, each from the last one reached:
+    a peer that missed several rotations, or a rotation and then the revocation of the key that signed it,
+    follows every step. Raises RotationInvalid (the last step's reason) when no newer document is reached."""
+    if not isinstance(chain, list) or not chain or len(chain) > MAX_CHAIN:
+        raise RotationInvalid(f"a chain is a list of 1 to {MAX_CHAIN} signed identity documents")
+
+    def serial(signed):
+        document = signed.get("document") if isinstance(signed, dict) else None
+        value = document.get("serial") if isinstance(document, dict) else None
+        return value if type(value) is int else -1
+
+    current, reached, reason = trusted_document, None, "no document newer than the trusted one"
+    for signed in sorted(chain, key=serial):
+        if serial(signed) <= current["serial"]:
+            continue
+        try:
+            current, reached = verify_rotation(current, signed), signed
+        except (FederationError, KeyError, TypeError, ValueError) as exc:
+            reason = str(exc) if isinstance(exc, FederationError) else "a document of the chain is malformed"
+    if reached is None:
+        raise RotationInvalid(reason)
+    return reached
+
+
 def verify_not_older(trusted_document, document) -> None:
     """Refuse ``document`` (already verified as self-signed) if it would undo ``trusted_document``: a lower
     serial, another document with the same serial, or a key the trusted one revoked that it does not.

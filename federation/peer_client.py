@@ -100,8 +100,16 @@ class PeerClient:
             response.close()
 
     def get_identity(self) -> dict:
+        return self._get_json("/federation/v1/identity")
+
+    def get_identity_chain(self) -> list:
+        """The peer's chain of signed identity documents (``GET /federation/v1/identity/chain``)."""
+        answer = self._get_json("/federation/v1/identity/chain")
+        return answer.get("chain") if isinstance(answer, dict) else None
+
+    def _get_json(self, path: str):
         try:
-            response = self.session.get(self.base_url + "/federation/v1/identity", timeout=self.timeout)
+            response = self.session.get(self.base_url + path, timeout=self.timeout)
         except requests.RequestException as exc:
             raise PeerUnavailable(f"{self.peer_id} unreachable: {type(exc).__name__}") from None
         if response.status_code != 200:

@@ -388,8 +388,7 @@ def keys_rotate(data_dir):
     with write_transaction(rt.db()):
         AuditLog(rt.db()).append(actor=actor(), action="keys.rotate", detail={"serial": signed["document"]["serial"]})
     click.echo(f"rotated keys; identity serial {signed['document']['serial']}, new fingerprint {rt.keyring.fingerprint()}")
-    for peer_id, ok in Exchange(rt).announce().items():
-        click.echo(f"  told {peer_id}: {'ok' if ok else 'not delivered now (see the node log); it is told again on the next push'}")
+    tell_peers(Exchange(rt))
 
 
 @keys.command("revoke")
@@ -408,8 +407,15 @@ def keys_revoke(data_dir, kid):
         AuditLog(rt.db()).append(actor=actor(), action="keys.revoke", target=kid,
                                  detail={"serial": signed["document"]["serial"]})
     click.echo(f"revoked {kid}; identity serial {signed['document']['serial']}")
-    for peer_id, ok in Exchange(rt).announce().items():
-        click.echo(f"  told {peer_id}: {'ok' if ok else 'not delivered now (see the node log); it is told again on the next push'}")
+    tell_peers(Exchange(rt))
+
+
+def tell_peers(exchange) -> None:
+    """Announce the node's chain of identities to every peer, and say how each announcement went."""
+    for peer_id, ok in exchange.announce().items():
+        click.echo(f"  told {peer_id}: ok" if ok else
+                   f"  told {peer_id}: not delivered now (the reason is logged above); it is told again with the "
+                   "next push to it, or follows the chain when it next pulls")
 
 
 @keys.command("list")

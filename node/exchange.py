@@ -197,19 +197,20 @@ class Exchange:
         return [{"peer": p["peer"], "push": p, "pull": q} for p, q in zip(pushed, pulled)]
 
     def announce_to(self, peer) -> bool:
-        """Send this node's current signed identity (after a rotation or revocation)."""
+        """Send this node's chain of signed identities, ending with the current one (after a rotation or
+        revocation): a peer that missed some follows every step."""
         try:
-            self.client(peer).post("/federation/v1/identity", self.runtime.keyring.signed_identity())
+            self.client(peer).post("/federation/v1/identity", {"chain": self.runtime.keyring.chain()})
             return True
         except (PeerUnavailable, PeerRefused) as exc:
             log.warning("identity announcement to %s failed: %s", peer.node_id, exc)
             return False
 
     def learn_identity(self, peer) -> bool:
-        """Fetch the peer's published identity; accept it only if it chains from the trusted one."""
+        """Fetch the peer's published chain of identities; accept the newest that chains from the trusted one."""
         try:
-            signed = self.client(peer).get_identity()
-            accepted = self.registry().accept_identity(peer.node_id, signed, actor=f"peer:{peer.node_id}")
+            chain = self.client(peer).get_identity_chain()
+            accepted = self.registry().accept_identity(peer.node_id, chain, actor=f"peer:{peer.node_id}")
         except PeerUnavailable as exc:
             log.warning("could not learn a new identity of %s: %s", peer.node_id, exc)
             return False
@@ -259,9 +260,9 @@ class Exchange:
         batch = intake.open(peer_id, envelope)
         return intake.store(peer_id, batch, now, pushed=True).to_dict()
 
-    def receive_identity(self, peer_id: str, signed: dict) -> None:
+    def receive_identity(self, peer_id: str, chain: list[dict]) -> None:
         try:
-            self.registry().accept_identity(peer_id, signed, actor=f"peer:{peer_id}")
+            self.registry().accept_identity(peer_id, chain, actor=f"peer:{peer_id}")
         except FederationError as exc:
             raise PeerRequestRefused(exc.code, peer_id) from None
 

@@ -37,6 +37,7 @@ from .errors import Conflict, NotFound
 
 KEY_LIFETIME = dt.timedelta(days=730)
 IDENTITY_NAME = "identity.json"
+CHAIN_NAME = "identity-chain.json"  # every signed identity document this node issued, oldest first
 KEYS_DIR = "keys"
 
 
@@ -108,6 +109,17 @@ class Keyring:
     @property
     def document(self) -> dict:
         return self.signed_identity()["document"]
+
+    def chain(self) -> list[dict]:
+        """Every signed identity document this node issued, oldest first, ending with the current one: what a
+        peer that missed some of them follows (``federation.identity.follow_chain``). A data directory made
+        before the chain was kept starts it with its current document."""
+        current = self.signed_identity()
+        try:
+            chain = json.loads((self.data_dir / CHAIN_NAME).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return [current]
+        return chain if chain and chain[-1] == current else [*chain, current]
 
     def fingerprint(self) -> str:
         return fingerprint(self.document)
@@ -182,6 +194,8 @@ class Keyring:
     def _publish(self, signed: dict) -> None:
         verify_self_signed(signed)
         path = self.data_dir / IDENTITY_NAME
+        chain = [*self.chain(), signed] if path.exists() else [signed]
+        write_private_file(self.data_dir / CHAIN_NAME, json.dumps(chain, ensure_ascii=False) + "\n")
         write_private_file(path, json.dumps(signed, indent=2, ensure_ascii=False) + "\n")
         with self._lock:
             self._signed, self._stamp = signed, _file_stamp(path)

@@ -4,7 +4,7 @@ administrator confirmed their identity fingerprint.
 Nothing is trusted on first contact over the network: a peer is added from
 its identity document file and the fingerprint its administrator read out.
 Later identity changes (key rotation, revocation) are accepted only through
-the signed chain (``federation.identity.verify_rotation``).
+the signed chain (``federation.identity.follow_chain``), step by step.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sqlite_utils
 
 from federation.batch import Recipient
 from federation.errors import IdentityInvalid
-from federation.identity import (current_key, document_keys, fingerprint, verify_not_older, verify_rotation,
+from federation.identity import (current_key, document_keys, fingerprint, follow_chain, verify_not_older,
                                  verify_self_signed)
 from federation.keys import ENC, RETIRED, SIG, KeyInfo, parse_time
 
@@ -138,14 +138,16 @@ class PeerRegistry:
             self.audit.append(actor=actor, action="peer.remove", target=peer.node_id, at=now)
         return self.get(node_id, include_removed=True)
 
-    def accept_identity(self, node_id: str, signed: dict, *, actor: str, now: dt.datetime | None = None) -> Peer:
-        """Accept a peer's new identity document only if it chains from the trusted one."""
+    def accept_identity(self, node_id: str, chain: list[dict], *, actor: str, now: dt.datetime | None = None) -> Peer:
+        """Accept the newest of a peer's signed identity documents in ``chain`` that chains from the trusted
+        one, step by step (``follow_chain``); the trusted document alone changes nothing."""
         now = now or utc_now()
         with write_transaction(self.db):
             peer = self.require(node_id)
-            if signed == peer.signed_identity:
+            if isinstance(chain, list) and chain and chain[-1] == peer.signed_identity:
                 return peer
-            document = verify_rotation(peer.document, signed)
+            signed = follow_chain(peer.document, chain)
+            document = signed["document"]
             self.db.execute(
                 "UPDATE peers SET name = ?, base_url = ?, role = ?, identity = ?, fingerprint = ?, updated_at = ? "
                 "WHERE node_id = ?",

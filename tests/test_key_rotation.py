@@ -338,3 +338,38 @@ def test_a_removed_peer_is_not_added_again_from_an_older_identity(tmp_path):
     assert fresh_fp != current_fp
     added = nl.cli("peers", "add", str(fresh), "--fingerprint", fresh_fp).stdout
     assert "added peer FR" in added and "its identity: serial 1," in added
+
+
+def test_a_peer_down_while_a_key_is_rotated_and_then_revoked_follows_the_whole_chain(tmp_path):
+    """MT rotates and then revokes the key it rotated away from while DE is down (as `keys revoke` asks:
+    rotate first). MT's newest identity is signed by the new key alone, which DE does not know: DE follows
+    MT's chain of identities step by step, when MT announces it (on its next push) and when DE learns it
+    by pulling, and the exchange goes on both ways without anyone removing or adding a peer."""
+    fed = start_federation(tmp_path, ("MT", "DE"))
+    try:
+        de = NodeDB(fed["DE"])
+        fed.wait_visible("DE", fed.publish("MT")["uid"])
+        for learnt_by in ("push", "pull"):
+            trusted = de.peer_document("MT")["serial"]
+            fed.stop("DE")
+            old_kid = signing_kid(fed["MT"])
+            assert "told DE: not delivered now" in fed["MT"].cli("keys", "rotate").stdout
+            assert "told DE: not delivered now" in fed["MT"].cli("keys", "revoke", old_kid).stdout
+            newest = Keyring(fed["MT"].data_dir).signed_identity()
+            assert [entry["kid"] for entry in newest["signatures"]] == [signing_kid(fed["MT"])]
+            assert newest["document"]["serial"] == trusted + 2
+            fed.start("DE")
+            if learnt_by == "push":
+                doc = fed.publish("MT")
+                fed.wait_visible("DE", doc["uid"])
+            else:
+                announced = fed["DE"].log().count("POST /federation/v1/identity ")
+                out = fed["DE"].cli("sync", "--peer", "MT").stdout
+                assert "FAILED" not in out, out
+                assert fed["DE"].log().count("POST /federation/v1/identity ") == announced  # learnt, not told
+            assert de.peer_document("MT")["serial"] == trusted + 2
+            assert document_keys(de.peer_document("MT"))[old_kid].status == "revoked"
+        doc = fed.publish("DE")
+        fed.wait_visible("MT", doc["uid"])
+    finally:
+        fed.close()

@@ -253,3 +253,29 @@ def test_node_ids_follow_the_one_rule_policies_name_them_by(node, node_id, reaso
         build_document(**document)
     assert verify_self_signed(Node("OSCE-CPC").signed)["node_id"] == "OSCE-CPC"
     assert verify_self_signed(Node("XK").signed)["node_id"] == "XK"
+
+
+def test_follow_chain_takes_every_step_from_the_trusted_document(node):
+    """A rotation, then the revocation of the key rotated away from: the newest document is signed by the
+    new key alone, which the trusted document does not list, so it does not chain from it directly; with
+    the document in between it does. Junk and documents of no step are passed over; a chain reaching
+    nothing newer is refused."""
+    from federation.identity import follow_chain
+
+    new_sig = new_signing_key()
+    new_info = KeyInfo.for_key(new_sig, T1)
+    second_doc = next_document(node.document, issued_at=T1, keys=[node.sig_info.retired(), node.enc_info, new_info])
+    second = sign_document(second_doc, [(node.sig_info.kid, node.sig), (new_info.kid, new_sig)])
+    third_doc = next_document(second_doc, issued_at=T2, keys=[node.sig_info.revoked(T2), node.enc_info, new_info])
+    third = sign_document(third_doc, [(new_info.kid, new_sig)])
+    with pytest.raises(RotationInvalid):
+        verify_rotation(node.document, third)
+    stranger = Node()
+    junk = [None, {"document": {"serial": "3"}}, stranger.signed, {"document": {**third_doc, "serial": 9}}]
+    assert follow_chain(node.document, [third, *junk, node.signed, second]) == third
+    assert follow_chain(second_doc, [node.signed, second, third]) == third
+    with pytest.raises(RotationInvalid):
+        follow_chain(node.document, [third])
+    for refused in ([], "chain", [node.signed] * 1001):
+        with pytest.raises(RotationInvalid):
+            follow_chain(node.document, refused)

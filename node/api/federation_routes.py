@@ -15,7 +15,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from federation.errors import FederationError
 from federation.http_signature import verify_request
-from federation.identity import document_keys, verify_rotation
+from federation.identity import document_keys, follow_chain
 from policies.node_ids import is_node_id
 
 from ..error_responses import error_response
@@ -79,6 +79,11 @@ def blueprint(catalogue) -> Blueprint:
     def identity():
         return jsonify(runtime().keyring.signed_identity())
 
+    @api.operation("/identity/chain", "GET", summary="Every signed identity document this node issued, oldest "
+                   "first (what a peer that missed a rotation follows)", tag="federation")
+    def identity_chain():
+        return jsonify({"chain": runtime().keyring.chain()})
+
     @api.operation("/identity", "POST", summary="A peer announces its new identity document (key rotation)",
                    tag="federation")
     def announce_identity():
@@ -88,9 +93,13 @@ def blueprint(catalogue) -> Blueprint:
         peer = registry.get(sender) if sender else None
         if peer is None:
             raise PeerRequestRefused("unknown_peer")
-        signed = request_body(request.get_data(cache=True))
+        body = request_body(request.get_data(cache=True))
+        chain = body.get("chain") if isinstance(body, dict) and "chain" in body else [body]
         try:
-            document = verify_rotation(peer.document, signed) if signed != peer.signed_identity else peer.document
+            if isinstance(chain, list) and chain and chain[-1] == peer.signed_identity:
+                document = peer.document
+            else:
+                document = follow_chain(peer.document, chain)["document"]
             keys = {**peer.keys(), **document_keys(document)}
             verify_request(request.method, signed_url(), list(request.headers.items()), request.get_data(cache=True),
                            key_lookup=lambda kid: keys.get(kid) if kid in keys and keys[kid].status != "revoked" else None,
@@ -99,7 +108,7 @@ def blueprint(catalogue) -> Blueprint:
                            now=utc_now(), window_seconds=rt.settings.request_window_seconds)
         except FederationError as exc:
             raise PeerRequestRefused(exc.code) from None  # not attributed: the sender is only claimed
-        exchange().receive_identity(sender, signed)
+        exchange().receive_identity(sender, chain)
         return jsonify({"accepted": True, "serial": document["serial"]})
 
     @api.operation("/changes", "POST", summary="Pull: changes after a cursor, as a sealed batch of signed records",
