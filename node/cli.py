@@ -319,6 +319,9 @@ def peers_list(data_dir):
         click.echo(f"{peer.node_id:8} {peer.name:20} {peer.base_url}")
         click.echo(f"    identity:      serial {peer.document['serial']} of {peer.document['issued_at']}, "
                    f"fingerprint {peer.fingerprint}")
+        if peer.role == "coordinator" or rt.settings.role == "coordinator":
+            click.echo("    records:       none are exchanged with or by a coordinator (it polls members' health)")
+            continue
         click.echo(f"    pushed to:     {st.get('last_push_ok') or 'never'}   (outbox: {head - (st.get('push_cursor') or 0)} change(s) after cursor)")
         click.echo(f"    pulled from:   {st.get('last_pull_ok') or 'never'}")
         click.echo(f"    received from: {st.get('last_received') or 'never'}")
@@ -353,8 +356,11 @@ def sync(data_dir, peer):
     from .collector import settle
     from .exchange import Exchange
 
-    exchange = Exchange(runtime_for(data_dir))
+    rt = runtime_for(data_dir)
+    exchange = Exchange(rt)
     settle()
+    if rt.settings.role == "coordinator":
+        fail("a coordinator exchanges no records; 'cordon health --poll' polls the members")
     failed = False
     for result in exchange.sync(peer.upper() if peer else None):
         push, pull = result["push"], result["pull"]
@@ -528,7 +534,7 @@ def policy_apply(data_dir, file, dry_run):
 @DATA_DIR
 @click.option("--peer", required=True, help="Peer node id.")
 @click.option("--record", "ref", default=None, help="Only this reference or uid.")
-@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 def disclosures(data_dir, peer, ref, limit):
     """What a peer received from this node: record, version, view, when and how."""
     rt = runtime_for(data_dir)

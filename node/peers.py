@@ -88,6 +88,14 @@ class PeerRegistry:
     # -- changes ----------------------------------------------------------
     def add(self, signed: dict, expected_fingerprint: str, *, actor: str, now: dt.datetime | None = None) -> Peer:
         now = now or utc_now()
+        if len(normalise_fingerprint(expected_fingerprint)) != 20:
+            raise ValidationFailed("not a fingerprint: a fingerprint is five groups of four letters and digits, such "
+                                   "as RKWP-8G7A-NRGR-4HBC-4B9V, as 'cordon identity' prints it on the peer",
+                                   fields={"fingerprint": "not a fingerprint"})
+        if isinstance(signed, dict) and "node_id" in signed and "signatures" not in signed:
+            raise ValidationFailed("the file holds an identity document without its signatures: use the file "
+                                   "'cordon identity -o FILE' writes on the peer",
+                                   fields={"identity": "not a signed identity document"})
         try:
             document = verify_self_signed(signed)
         except (IdentityInvalid, KeyError, TypeError) as exc:
@@ -170,6 +178,8 @@ class PeerRegistry:
 
     def require(self, node_id: str) -> Peer:
         peer = self.get(node_id)
+        if peer is None and node_id.upper() == self.node_id:
+            raise NotFound(f"{self.node_id} is this node; name another node", fields={"peer": "is this node"})
         if peer is None:
             raise NotFound(f"{node_id} is not a peer of this node", fields={"peer": "not a peer"})
         return peer

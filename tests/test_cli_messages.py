@@ -86,3 +86,10 @@ def test_policy_explain_shows_what_a_peer_would_learn_of_a_licence(node_dir):
     assert "decision: withhold" in explained.output  # a new node verifies no licence for anyone
     missing = run(node_dir, "policy", "explain", "--record", "MT/LIC/NOPE", "--peer", "DE")
     assert missing.exit_code == 1 and "no denial or licence of this node" in missing.output
+
+
+def test_disclosures_take_a_limit_from_one(node_dir):
+    """--limit 0 said nothing was ever disclosed, and a negative limit listed everything."""
+    for limit in ("0", "-3"):
+        result = run(node_dir, "disclosures", "--peer", "DE", "--limit", limit)
+        assert result.exit_code == 2 and "--limit" in result.output and "1<=x<=10000" in result.output

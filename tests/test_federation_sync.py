@@ -358,6 +358,17 @@ def test_peers_add_refuses_a_wrong_fingerprint_and_changes_nothing(fed, tmp_path
     assert result.returncode == 1 and "does not verify" in result.stderr
     assert snapshot() == before
 
+    # Something that is no fingerprint, and a document without its signatures, are named as such.
+    result = newcomer.cli("peers", "add", str(path), "--fingerprint", "hello", check=False)
+    assert result.returncode == 1 and "not a fingerprint" in result.stderr and "RKWP" not in result.stdout
+    bare = tmp_path / "bare.json"
+    bare.write_text(json.dumps(json.loads(path.read_text())["document"]))
+    result = newcomer.cli("peers", "add", str(bare), "--fingerprint", right, check=False)
+    assert result.returncode == 1 and "without its signatures" in result.stderr
+    result = newcomer.cli("sync", "--peer", "NL", check=False)
+    assert result.returncode == 1 and "NL is this node" in result.stderr
+    assert snapshot() == before
+
     # Separators and case do not matter when the fingerprint is right.
     added = newcomer.cli("peers", "add", str(path), "--fingerprint", right.replace("-", " ").lower()).stdout
     assert db.rows("SELECT node_id FROM peers") == [("MT",)]

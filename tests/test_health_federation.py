@@ -183,6 +183,12 @@ def test_coordinator_takes_no_part_in_record_exchange(fed):
     # An administrator cannot sync with the coordinator either.
     result = fed["MT"].cli("sync", "--peer", COORDINATOR, check=False)
     assert result.returncode != 0 and "coordinator" in result.stderr
+    # Nor does the coordinator's own sync pretend to do something; no outbox is shown for it.
+    result = fed.coordinator.cli("sync", check=False)
+    assert result.returncode == 1 and "a coordinator exchanges no records" in result.stderr
+    listing = fed["MT"].cli("peers", "list").stdout
+    lines = listing[listing.index(COORDINATOR):].splitlines() + [""]
+    assert "none are exchanged" in lines[2] and "pushed to" not in lines[3]
 
 
 def test_coordinator_polls_every_member_and_shows_them_up(fed):
