@@ -233,7 +233,7 @@ def denials_export(data_dir, output, origin, all_origins):
 
 @denials.command("expire")
 @DATA_DIR
-@click.option("--now", default=None, help="Pretend it is this time (ISO-8601).")
+@click.option("--now", default=None, help="Run as if it were this time (ISO-8601); what it changes is real: a later time expires what is due by then.")
 def denials_expire(data_dir, now):
     """Mark denials past their review date as expired (the daily job, run now)."""
     from .jobs import expire_denials
@@ -326,10 +326,11 @@ def peers_list(data_dir):
         click.echo(f"    pulled from:   {st.get('last_pull_ok') or 'never'}")
         click.echo(f"    received from: {st.get('last_received') or 'never'}")
         if st.get("failures"):
-            click.echo(f"    failures:      {st['failures']} consecutive; next retry {st.get('next_attempt_at')}")
+            click.echo(f"    push failures: {st['failures']} in a row; next try {st.get('next_attempt_at')} "
+                       "('cordon sync --peer' tries at once)")
             click.echo(f"    last error:    {st.get('last_error')}")
         if st.get("pull_failures"):
-            click.echo(f"    pull errors:   {st['pull_failures']}; last: {st.get('last_pull_error')}")
+            click.echo(f"    pull failures: {st['pull_failures']} in a row; last error: {st.get('last_pull_error')}")
 
 
 @peers.command("remove")
@@ -765,7 +766,7 @@ def jobs():
 @jobs.command("run")
 @DATA_DIR
 @click.argument("name")
-@click.option("--now", default=None, help="Pretend it is this time (ISO-8601).")
+@click.option("--now", default=None, help="Run as if it were this time (ISO-8601); what it changes is real: a later time expires what is due by then.")
 def jobs_run(data_dir, name, now):
     """Run one scheduled job now."""
     from .jobs import JOBS

@@ -109,17 +109,22 @@ class Exchange:
             if not force and due and parse_iso(due) > utc_now():
                 results.append({"peer": peer.node_id, "ok": False, "skipped": "backing off until " + due})
                 continue
-            result = self._push(db, peer)
+            result = self._push(db, peer, retried_on_401=True)
             # Refused with 401: the peer may not know this node's current keys yet; announce, and try once more.
-            if result.pop("status", None) == 401 and self.announce_to(peer):
+            status = result.pop("status", None)
+            if status == 401 and self.announce_to(peer):
                 result = self._push(db, peer)
                 result.pop("status", None)
+            elif status == 401:
+                log.warning("push to %s refused with 401, and this node's identity could not be announced to it",
+                            peer.node_id)
             results.append(self.report("push", result))
         return results
 
-    def _push(self, db, peer) -> dict:
+    def _push(self, db, peer, *, retried_on_401: bool = False) -> dict:
         return push_to(db, self.builder(), peer, self.client(peer), batch_size=self.runtime.settings.sync_batch_size,
-                       now_fn=utc_now, max_body_bytes=self.runtime.settings.max_body_bytes)
+                       now_fn=utc_now, max_body_bytes=self.runtime.settings.max_body_bytes,
+                       retried_on_401=retried_on_401)
 
     def pull(self, peer_id: str | None = None, *, max_batches: int = 100000) -> list[dict]:
         results = []
@@ -136,15 +141,17 @@ class Exchange:
         refuses with 401 may be signed by a key it does not know yet (this node
         rotated while the peer could not be told): announce, and try once more.
         """
-        result = self._pull(peer, max_batches)
+        result = self._pull(peer, max_batches, retried=True)
         code, status = result.pop("code", None), result.pop("status", None)
         if (code == "unknown_key" and self.learn_identity(peer)) or (status == 401 and self.announce_to(peer)):
             result = self._pull(self.registry().require(peer.node_id), max_batches)
             result.pop("code", None)
             result.pop("status", None)
+        elif code == "unknown_key" or status == 401:
+            log.warning("pull from %s failed: %s", peer.node_id, result.get("error"))
         return result
 
-    def _pull(self, peer, max_batches: int) -> dict:
+    def _pull(self, peer, max_batches: int, *, retried: bool = False) -> dict:
         """Pull batch after batch (``node.pull_stages``: the next batch is asked for and verified while
         this one is stored); each cursor is stored with its own batch only. From the first batch that
         says more follow, the pull holds the bulk-work marker: the name indexer and the licence-flag job
@@ -173,7 +180,11 @@ class Exchange:
             with write_transaction(db):
                 db.execute("UPDATE peer_state SET pull_failures = pull_failures + 1, last_pull_error = ? "
                            "WHERE node_id = ?", [str(exc), peer.node_id])
-            log.warning("pull from %s failed: %s", peer.node_id, exc)
+            if retried and (exc.code == "unknown_key" or getattr(exc, "status", None) == 401):
+                log.info("pull from %s: %s; this node learns or announces identities and tries once more",
+                         peer.node_id, exc)
+            else:
+                log.warning("pull from %s failed: %s", peer.node_id, exc)
             return {"peer": peer.node_id, "ok": False, "error": str(exc), "code": exc.code,
                     "status": exc.status if isinstance(exc, PeerRefused) else None, **totals.to_dict()}
         return {"peer": peer.node_id, "ok": True, "batches": batches, **totals.to_dict()}

@@ -149,11 +149,12 @@ class BatchBuilder:
 
 
 def push_to(db: sqlite_utils.Database, builder: BatchBuilder, peer: Peer, client, *, batch_size: int,
-            now_fn, max_batches: int = 1000, max_body_bytes: int = 1_048_576) -> dict:
+            now_fn, max_batches: int = 1000, max_body_bytes: int = 1_048_576, retried_on_401: bool = False) -> dict:
     """Send this peer everything after its push cursor. Returns a summary; failures set backoff state.
 
     Each push body stays within ``max_body_bytes`` (this node's own request limit, which peers are expected
-    to share); a peer that still answers 413 gets the same changes again in halves.
+    to share); a peer that still answers 413 gets the same changes again in halves. ``retried_on_401``: the
+    caller tries once more at once if the peer answers 401, so that answer is logged as a step, not a failure.
     """
     sent = batches = requests = 0  # requests: pushes actually made (a round with nothing to send makes none)
     refused: dict[str, int] = {}  # items the peer refused, by its refusal code (its receipts)
@@ -161,6 +162,7 @@ def push_to(db: sqlite_utils.Database, builder: BatchBuilder, peer: Peer, client
     budget = push_budget(max_body_bytes)
     cursor, failing = db.execute("SELECT push_cursor, failures FROM peer_state WHERE node_id = ?",
                                  [peer.node_id]).fetchone()
+    failed_before = failing
     try:
         while batches < max_batches and cursor < builder.max_seq():
             now = now_fn()
@@ -214,9 +216,15 @@ def push_to(db: sqlite_utils.Database, builder: BatchBuilder, peer: Peer, client
                                  retry_after=getattr(exc, "retry_after", None))
             db.execute("UPDATE peer_state SET failures = ?, next_attempt_at = ?, last_error = ? WHERE node_id = ?",
                        [failures, to_iso(retry), str(exc), peer.node_id])
-        log.warning("push to %s failed (%s); retry after %s", peer.node_id, exc, to_iso(retry))
+        if retried_on_401 and getattr(exc, "status", None) == 401:
+            log.info("push to %s refused with 401: this node announces its identity and tries once more",
+                     peer.node_id)
+        else:
+            log.warning("push to %s failed (%s); retry after %s", peer.node_id, exc, to_iso(retry))
         return {"peer": peer.node_id, "sent": sent, "ok": False, "error": str(exc), "retry_at": to_iso(retry),
                 "status": getattr(exc, "status", None), "requests": requests, "refused_by_peer": refused}
+    if failed_before and requests:
+        log.info("push to %s went through after %d failed attempt(s)", peer.node_id, failed_before)
     if refused:
         log.warning("push to %s: the peer refused %d item(s) (%s; its log and refusal counts say more)",
                     peer.node_id, sum(refused.values()), ", ".join(f"{code} {n}" for code, n in sorted(refused.items())))

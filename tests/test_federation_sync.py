@@ -180,7 +180,7 @@ def test_pull_heals_what_push_missed(fed):
         # The proxy in front of the stopped node answers 502: a transient failure, backed off.
         assert state["next_attempt_at"] and "answered 502" in state["last_error"]
     listing = fed["MT"].cli("peers", "list").stdout
-    assert "failures:" in listing and "next retry" in listing
+    assert "push failures:" in listing and "next try" in listing
     fed.start(*PEERS)
 
     out = fed["DE"].cli("sync", "--peer", "MT").stdout
