@@ -15,6 +15,7 @@ import tomllib
 from pathlib import Path
 from urllib.parse import urlparse
 
+from federation.identity import NODE_ID_RE
 from policies.node_ids import node_id_problem
 
 from .errors import DataDirError, ValidationFailed
@@ -64,9 +65,13 @@ class Settings:
 
     def __post_init__(self):
         problems = {}
-        problem = node_id_problem(self.node_id)
-        if problem:
-            problems["node_id"] = problem
+        if self.role == "coordinator":  # no policy names it: any id an identity document may carry
+            if not (isinstance(self.node_id, str) and NODE_ID_RE.match(self.node_id)):
+                problems["node_id"] = "must be 2-32 characters A-Z, 0-9 and '-' (OSCE-CPC)"
+        else:
+            problem = node_id_problem(self.node_id)
+            if problem:
+                problems["node_id"] = problem
         if not (self.name or "").strip():
             problems["name"] = "must not be empty"
         url = urlparse(self.base_url or "")

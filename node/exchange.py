@@ -208,10 +208,18 @@ class Exchange:
         return [{"peer": p["peer"], "push": p, "pull": q} for p, q in zip(pushed, pulled)]
 
     def announce_to(self, peer) -> bool:
-        """Send this node's chain of signed identities, ending with the current one (after a rotation or
-        revocation): a peer that missed some follows every step."""
+        """Send this node's current signed identity (after a rotation or revocation); when the peer refuses it
+        (it missed an identity in between that it needs, such as the one that retired a key revoked since),
+        the chain of every identity this node issued, which it follows step by step."""
+        client, keyring = self.client(peer), self.runtime.keyring
         try:
-            self.client(peer).post("/federation/v1/identity", {"chain": self.runtime.keyring.chain()})
+            try:
+                client.post("/federation/v1/identity", keyring.signed_identity())
+            except PeerRefused as exc:
+                chain = keyring.chain()
+                if exc.status != 401 or len(chain) < 2:
+                    raise
+                client.post("/federation/v1/identity", {"chain": chain})
             return True
         except (PeerUnavailable, PeerRefused) as exc:
             log.warning("identity announcement to %s failed: %s", peer.node_id, exc)
@@ -220,7 +228,13 @@ class Exchange:
     def learn_identity(self, peer) -> bool:
         """Fetch the peer's published chain of identities; accept the newest that chains from the trusted one."""
         try:
-            chain = self.client(peer).get_identity_chain()
+            client = self.client(peer)
+            try:
+                chain = client.get_identity_chain()
+            except PeerUnavailable as exc:
+                if exc.status != 404:  # a peer of an earlier version publishes its current identity only
+                    raise
+                chain = [client.get_identity()]
             accepted = self.registry().accept_identity(peer.node_id, chain, actor=f"peer:{peer.node_id}")
         except PeerUnavailable as exc:
             log.warning("could not learn a new identity of %s: %s", peer.node_id, exc)

@@ -119,7 +119,8 @@ class Keyring:
             chain = json.loads((self.data_dir / CHAIN_NAME).read_text(encoding="utf-8"))
         except FileNotFoundError:
             return [current]
-        return chain if chain and chain[-1] == current else [*chain, current]
+        serial = current["document"]["serial"]
+        return [signed for signed in chain if signed["document"]["serial"] < serial] + [current]
 
     def fingerprint(self) -> str:
         return fingerprint(self.document)
@@ -195,7 +196,8 @@ class Keyring:
         verify_self_signed(signed)
         path = self.data_dir / IDENTITY_NAME
         chain = [*self.chain(), signed] if path.exists() else [signed]
-        write_private_file(self.data_dir / CHAIN_NAME, json.dumps(chain, ensure_ascii=False) + "\n")
+        # The identity in force first: a chain written only then never holds a document that was not.
         write_private_file(path, json.dumps(signed, indent=2, ensure_ascii=False) + "\n")
         with self._lock:
             self._signed, self._stamp = signed, _file_stamp(path)
+        write_private_file(self.data_dir / CHAIN_NAME, json.dumps(chain, ensure_ascii=False) + "\n")

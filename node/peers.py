@@ -21,6 +21,7 @@ from federation.errors import IdentityInvalid
 from federation.identity import (current_key, document_keys, fingerprint, follow_chain, verify_not_older,
                                  verify_self_signed)
 from federation.keys import ENC, RETIRED, SIG, KeyInfo, parse_time
+from policies.node_ids import node_id_problem
 
 from .audit import AuditLog
 from .database import write_transaction
@@ -101,6 +102,11 @@ class PeerRegistry:
         except (IdentityInvalid, KeyError, TypeError) as exc:
             raise ValidationFailed(f"the identity document does not verify: {exc}",
                                    fields={"identity": "not a valid self-signed identity document"}) from None
+        problem = node_id_problem(document["node_id"]) if document["role"] != "coordinator" else None
+        if problem:
+            raise ValidationFailed(f"{document['node_id']} cannot be a member peer: {problem}, so no sharing policy "
+                                   "could name it; nothing was added",
+                                   fields={"identity": "a member's node id no policy can name"})
         actual = fingerprint(document)
         if normalise_fingerprint(expected_fingerprint) != normalise_fingerprint(actual):
             raise ValidationFailed(

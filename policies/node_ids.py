@@ -1,11 +1,12 @@
-"""Node ids: the one rule every part of Cordon checks them by.
+"""Node ids that a sharing policy can name: the one rule for members.
 
-A node id is a state's ISO 3166-1 alpha-2 code (``MT``; ``XK`` too), or, for
-a node that is not a state's (a regional coordinator), an upper-case name of
-3-32 letters, digits and hyphens beginning with a letter (``OSCE-CPC``). The
-same rule holds for ``cordon init``, identity documents received from peers,
-sharing policies and the API's ``origin`` filter, so a node that can be
-peered with can also be named in a policy.
+A member's node id is a state's ISO 3166-1 alpha-2 code (``MT``; ``XK``
+too), or an upper-case name of 3-32 letters, digits and hyphens beginning
+with a letter (``OSCE-CPC``). The same rule holds for sharing policies,
+``cordon init`` of a member, ``cordon peers add`` of a member and the API's
+``origin`` filter, so a member that can be peered with can also be named in
+a policy. (A coordinator exchanges no records and no policy names it: its id
+only has to be one an identity document may carry, ``federation.identity``.)
 """
 
 from __future__ import annotations

@@ -15,8 +15,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from federation.errors import FederationError
 from federation.http_signature import verify_request
-from federation.identity import document_keys, follow_chain
-from policies.node_ids import is_node_id
+from federation.identity import NODE_ID_RE, document_keys, follow_chain
 
 from ..error_responses import error_response
 from .. import live_query
@@ -60,7 +59,7 @@ def refused_response(exc: PeerRequestRefused):
 def claimed_sender() -> str:
     """Who a request that could not be attributed to a peer says it comes from (for the log only)."""
     claimed = request.headers.get("Cordon-Sender", "").upper()
-    return f"{claimed} (as it claims; not verified)" if is_node_id(claimed) \
+    return f"{claimed} (as it claims; not verified)" if NODE_ID_RE.match(claimed) \
         else "an unknown sender"
 
 
@@ -97,9 +96,10 @@ def blueprint(catalogue) -> Blueprint:
         chain = body.get("chain") if isinstance(body, dict) and "chain" in body else [body]
         try:
             if isinstance(chain, list) and chain and chain[-1] == peer.signed_identity:
-                document = peer.document
+                reached = peer.signed_identity
             else:
-                document = follow_chain(peer.document, chain)["document"]
+                reached = follow_chain(peer.document, chain)
+            document = reached["document"]
             keys = {**peer.keys(), **document_keys(document)}
             verify_request(request.method, signed_url(), list(request.headers.items()), request.get_data(cache=True),
                            key_lookup=lambda kid: keys.get(kid) if kid in keys and keys[kid].status != "revoked" else None,
@@ -108,7 +108,7 @@ def blueprint(catalogue) -> Blueprint:
                            now=utc_now(), window_seconds=rt.settings.request_window_seconds)
         except FederationError as exc:
             raise PeerRequestRefused(exc.code) from None  # not attributed: the sender is only claimed
-        exchange().receive_identity(sender, chain)
+        exchange().receive_identity(sender, chain)  # walked again inside the write transaction that stores it
         return jsonify({"accepted": True, "serial": document["serial"]})
 
     @api.operation("/changes", "POST", summary="Pull: changes after a cursor, as a sealed batch of signed records",
