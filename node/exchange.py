@@ -169,7 +169,7 @@ class Exchange:
                     if batch.more and batches == 1:
                         bulk.enter_context(BulkWork(self.runtime.data_dir))
                     receipt = intake.store_verified(peer.node_id, verified, utc_now(), cursor_update=next_cursor,
-                                                    cursor_from=cursor or "0")
+                                                    cursor_from="0" if cursor is None else cursor)
                     stages.stored(next_cursor)
                     totals.stored += receipt.stored
                     totals.unchanged += receipt.unchanged

@@ -310,9 +310,10 @@ def test_batch_bytes_are_the_canonical_batch(items, next_cursor, more, after):
 
 
 def test_a_pull_cursor_reset_while_a_pull_runs_stays_reset(pair):
-    """A pull stores each batch's cursor only over the one it started from: after ``cordon policy apply``
-    reset it (to fetch again what the inbound rules refused), a pull already running stores its records
-    but leaves the cursor at the start."""
+    """A pull stores each batch's cursor over the one it started from, or over one a push moved on since,
+    never over a reset (``""``, written by ``cordon policy apply`` to fetch again what the inbound rules
+    refused: a pull already running, even one that began at the start, stores its records but leaves the
+    reset) nor over a cursor already beyond its own. A pull that began from the reset continues it."""
     from node.exchange import Exchange
 
     publish(pair["MT"], 3)
@@ -320,15 +321,19 @@ def test_a_pull_cursor_reset_while_a_pull_runs_stays_reset(pair):
     db = pair["DE"].db()
     envelope = json.loads(json.dumps(sender.serve_changes("DE", {"cursor": None, "limit": 500}, NOW)))
     batch = intake.open("MT", envelope)
-    db.execute("UPDATE peer_state SET pull_cursor = '2' WHERE node_id = 'MT'")  # where a running pull began
-    db.conn.commit()
-    db.execute("UPDATE peer_state SET pull_cursor = NULL WHERE node_id = 'MT'")  # reset meanwhile
-    db.conn.commit()
-    receipt = intake.store_verified("MT", intake.verify("MT", batch, NOW), NOW, cursor_update=batch.next_cursor,
-                                    cursor_from="2")
-    assert receipt.stored == 3
+    new = batch.next_cursor
     state = "SELECT pull_cursor, last_pull_ok FROM peer_state WHERE node_id = 'MT'"
-    assert db.execute(state).fetchone()[0] is None and db.execute(state).fetchone()[1] is not None
-    intake.store_verified("MT", intake.verify("MT", batch, NOW), NOW, cursor_update=batch.next_cursor,
-                          cursor_from="0")  # a pull from the start: its cursor is stored
-    assert db.execute(state).fetchone()[0] == batch.next_cursor
+
+    def store_over(held, cursor_from):
+        db.execute("UPDATE peer_state SET pull_cursor = ? WHERE node_id = 'MT'", [held])
+        db.conn.commit()
+        receipt = intake.store_verified("MT", intake.verify("MT", batch, NOW), NOW, cursor_update=new,
+                                        cursor_from=cursor_from)
+        return receipt, db.execute(state).fetchone()[0]
+
+    receipt, cursor = store_over("", "0")  # reset while a pull from the start ran
+    assert receipt.stored == 3 and cursor == "" and db.execute(state).fetchone()[1] is not None
+    assert store_over("", "")[1] == new  # the pull that began from the reset
+    assert store_over(None, "0")[1] == new  # the first pull
+    assert store_over("1", "0")[1] == new  # a push moved it on meanwhile, not as far as this batch
+    assert store_over(str(int(new) + 5), "0")[1] == str(int(new) + 5)  # a push took it further: kept
