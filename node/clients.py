@@ -21,7 +21,7 @@ from .passwords import check_secret, hash_secret
 from .timestamps import to_iso, utc_now
 
 SCOPES = ("read", "publish", "customs", "admin", "coordinator")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 
 
 @dataclasses.dataclass

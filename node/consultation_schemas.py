@@ -43,7 +43,7 @@ class ProposedTransaction(Schema):
     item_description = text(required=True, max_len=2000)
     key_parameters = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=80)),
                                  values=fields.String(validate=validate.Length(max=200)), load_default=dict)
-    hs_code = fields.String(validate=validate.Regexp(r"^\d{4,10}$", error="must be 4-10 digits"), allow_none=True)
+    hs_code = fields.String(validate=validate.Regexp(r"^\d{4,10}\Z", error="must be 4-10 digits"), allow_none=True)
     quantity = Amount(positive=True, allow_none=True)
     unit = text(max_len=20, allow_none=True)
     value = Amount(allow_none=True)
@@ -64,7 +64,7 @@ class ConsultationOpen(Schema):
 
     denial_uids = fields.List(fields.UUID(), required=True, validate=validate.Length(min=1, max=20),
                               metadata={"description": "uids of the consulted state's denial(s)"})
-    consulted_state = fields.String(validate=validate.Regexp(r"^[A-Z][A-Z0-9-]{1,15}$", error="must be a node id"),
+    consulted_state = fields.String(validate=validate.Regexp(r"^[A-Z][A-Z0-9-]{1,15}\Z", error="must be a node id"),
                                     metadata={"description": "needed only when this node does not hold the denial "
                                                              "(a live-query hit); otherwise the denial's origin"})
     transaction = fields.Nested(ProposedTransaction, required=True)

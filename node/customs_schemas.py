@@ -21,8 +21,8 @@ from marshmallow import Schema, ValidationError, fields, validate
 from .schemas import Amount, Country, PartySchema, currency_code, text
 from .timestamps import parse_iso
 
-MRN_RE = re.compile(r"^[0-9]{2}[A-Z]{2}[A-Z0-9]{13}[0-9]$")
-OFFICE_RE = re.compile(r"^[A-Z]{2}[A-Z0-9]{1,15}$")
+MRN_RE = re.compile(r"^[0-9]{2}[A-Z]{2}[A-Z0-9]{13}[0-9]\Z")
+OFFICE_RE = re.compile(r"^[A-Z]{2}[A-Z0-9]{1,15}\Z")
 RESULTS = ("accepted", "exceeds_balance", "licence_invalid", "mismatch", "denied_party_hit")
 VERIFY_STATUSES = ("valid", "expired", "suspended", "revoked", "exhausted")
 VERIFY_OUTCOMES = ("answered", "not_confirmed", "refused", "unavailable")
@@ -116,7 +116,7 @@ class CheckInput(Schema):
     declaration_ref = DeclarationRef(required=True)
     line_no = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=9999))
     cn_code = fields.String(required=True, validate=validate.Regexp(
-        r"^\d{8}(\d{2})?$", error="must be the declared CN code (8 digits) or TARIC code (10 digits)"))
+        r"^\d{8}(\d{2})?\Z", error="must be the declared CN code (8 digits) or TARIC code (10 digits)"))
     quantity = Amount(positive=True, required=True)
     unit = text(required=True, max_len=20)
     value = Amount(allow_none=True)
@@ -260,7 +260,7 @@ class MismatchReport(Schema):
 
 class VerifyInput(Schema):
     peer = fields.String(required=True, validate=validate.Regexp(
-        r"^[A-Za-z][A-Za-z0-9-]{1,15}$", error="must be the node id of a peer, e.g. MT"))
+        r"^[A-Za-z][A-Za-z0-9-]{1,15}\Z", error="must be the node id of a peer, e.g. MT"))
     number = fields.String(required=True, validate=validate.Length(min=1, max=64))
 
 

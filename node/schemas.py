@@ -31,8 +31,8 @@ SENSITIVITIES = ("public", "restricted", "confidential")
 DENIAL_STATUSES = ("active", "revoked", "expired")
 LICENCE_TYPES = ("individual", "global", "general", "large_project")
 LICENCE_STATUSES = ("valid", "suspended", "revoked", "expired", "exhausted")
-REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/._ -]{0,63}$")
-SCRIPT_RE = re.compile(r"^[A-Z][a-z]{3}$")
+REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/._ -]{0,63}\Z")
+SCRIPT_RE = re.compile(r"^[A-Z][a-z]{3}\Z")
 PLAIN_AMOUNT_RE = re.compile(r"[0-9]{1,16}(?:\.[0-9]{1,6})?\Z")
 # Words that follow a licence number in a route (/api/v1/licences/<number>/<word>...); a test
 # keeps this list in step with the routes.
@@ -207,7 +207,7 @@ class DenialInput(Schema):
     catch_all_basis = text(max_len=500, allow_none=True)
     item_description = text(required=True, max_len=2000)
     key_parameters = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=80)), values=fields.String(validate=validate.Length(max=200)), load_default=dict)
-    hs_code = fields.String(validate=validate.Regexp(r"^\d{4,10}$", error="must be 4-10 digits"), allow_none=True)
+    hs_code = fields.String(validate=validate.Regexp(r"^\d{4,10}\Z", error="must be 4-10 digits"), allow_none=True)
     quantity = Amount(positive=True, allow_none=True)
     unit = text(max_len=20, allow_none=True)
     value = Amount(allow_none=True)
@@ -268,7 +268,7 @@ class DenialRevoke(Schema):
 class LicenceLineInput(Schema):
     line_no = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=9999))
     control_entry = text(max_len=40, allow_none=True)
-    cn_code = fields.String(required=True, validate=validate.Regexp(r"^\d{6,10}$", error="must be a CN code of 6-10 digits"))
+    cn_code = fields.String(required=True, validate=validate.Regexp(r"^\d{6,10}\Z", error="must be a CN code of 6-10 digits"))
     description = text(max_len=1000, allow_none=True)
     quantity = Amount(positive=True, required=True)
     unit = text(required=True, max_len=20)

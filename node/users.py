@@ -26,7 +26,7 @@ from .passwords import check_secret, hash_secret
 from .timestamps import parse_iso, to_iso, utc_now
 
 ROLES = SCOPES
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\Z")
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
 MAX_FAILURES = 5

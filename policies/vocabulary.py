@@ -159,4 +159,4 @@ COUNTRY_CODES: frozenset[str] = frozenset(
 # Codes people write that ISO does not assign, with the code they mean.
 COUNTRY_CODE_HINTS: dict[str, str] = {"UK": "GB", "EL": "GR"}
 
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}\Z")

@@ -120,6 +120,8 @@ def test_bad_input_names_fields_and_writes_nothing(app, client, bearer):
         (sample_denial(regimes="NSG"), "regimes"),
         ({k: v for k, v in sample_denial().items() if k != "item_description"}, "item_description"),
         (sample_denial(destination_country="XX"), "destination_country"),
+        (sample_denial(ref="MT/DEN/2026/0001\n"), "ref"),  # a pattern's end is the text's end, not a newline
+        (sample_denial(hs_code="845710\n"), "hs_code"),
         (sample_denial(review_due="2020-01-01"), "review_due"),
         (sample_denial(quantity=-3), "quantity"),
         (sample_denial(currency="XXY"), "currency"),  # three capitals, but no ISO 4217 currency
