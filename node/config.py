@@ -39,7 +39,7 @@ _RANGES = {
     "sync_batch_size": (1, 5000, " (what a peer answers in one pull)"),
 }
 _FRACTIONAL = frozenset(("peer_timeout_seconds",))
-_LISTEN = re.compile(r"[^\s:]+:\d{1,5}")
+_LISTEN = re.compile(r"(?:[^\s:\[\]]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,14 +90,15 @@ class Settings:
         if self.log_level not in LOG_LEVELS:
             problems["log_level"] = f"must be one of {', '.join(LOG_LEVELS)}"
         if not isinstance(self.listen, str) or (self.listen and not _LISTEN.fullmatch(self.listen)):
-            problems["listen"] = "must be host:port (127.0.0.1:8701), or empty for the host and port of base_url"
+            problems["listen"] = ("must be host:port (127.0.0.1:8701, [::1]:8701), or empty for the host and port "
+                                  "of base_url")
         if problems:
             raise ValidationFailed("invalid settings", fields=problems)
 
     @property
     def listen_host(self) -> str:
         if self.listen:
-            return self.listen.rsplit(":", 1)[0]
+            return self.listen.rsplit(":", 1)[0].strip("[]")
         return urlparse(self.base_url).hostname or "127.0.0.1"
 
     @property

@@ -242,7 +242,9 @@ class RecordIntake:
                     with write_transaction(self.db):
                         self._write(item, peer_id, rows, current)
                         rows.flush()
-                except sqlite3.IntegrityError:
+                except sqlite3.IntegrityError as exc:
+                    if "denials.origin, denials.ref" not in str(exc):
+                        raise
                     receipt.refused.append((item.uid, "ref_conflict"))
                     continue
             else:

@@ -61,7 +61,7 @@ def plan(db: sqlite_utils.Database, node_id: str, policy: Policy, earlier: Polic
     active = PeerRegistry(db, node_id).active()
     peers = [p.node_id for p in active]
     pull_again = [p.node_id for p in active if p.role != "coordinator" and earlier is not None
-                  and policy.takes_more_from(p.node_id, earlier)]
+                  and policy.takes_more_from(p.node_id, earlier, SYNCED_TYPES)]
     holdings: dict[tuple[str, str], tuple[str, str]] = {}
     for peer, uid, kind, vhash in db.execute("SELECT peer, uid, kind, view_hash FROM holdings"):
         holdings[(peer, uid)] = (kind, vhash)

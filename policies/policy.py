@@ -118,10 +118,10 @@ class Policy:
         """Whether this node takes a record of that type and size from ``peer``, and why."""
         return self._inbound.accepts(peer, record_type, size_bytes)
 
-    def takes_more_from(self, peer: str, earlier: "Policy") -> bool:
-        """Whether this policy accepts from ``peer`` something ``earlier`` refused: a record type it did not
-        take, or larger records of one."""
-        for record_type in RECORD_TYPES:
+    def takes_more_from(self, peer: str, earlier: "Policy", record_types=RECORD_TYPES) -> bool:
+        """Whether this policy accepts from ``peer`` something ``earlier`` refused: one of ``record_types`` it
+        did not take, or larger records of one."""
+        for record_type in record_types:
             now, before = self._inbound.limit(peer, record_type), earlier._inbound.limit(peer, record_type)
             if now is not None and (before is None or now > before):
                 return True

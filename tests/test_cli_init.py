@@ -119,6 +119,7 @@ def test_a_bad_setting_in_cordon_toml_is_named_when_a_command_reads_it(tmp_path)
     ("sync_interval_seconds = 0", "sync_interval_seconds: must be a whole number from 5"),
     ("request_window_seconds = true", "request_window_seconds: must be a whole number"),
     ('listen = "8701"', "listen: must be host:port"),
+    ('listen = "[::1]"', "listen: must be host:port"),
     ("review_years = 2.5", "review_years: must be a whole number"),
 ])
 def test_every_setting_is_checked_before_a_command_uses_it(tmp_path, line, named):

@@ -92,3 +92,15 @@ def test_entry_without_peers_covers_any_peer():
     assert policy.accepts("ZW", "denial", 100)[0] is True
     assert policy.accepts("OSCE-CPC", "denial", 101)[0] is False
     assert policy.accepts("ZW", "licence", 1)[0] is False
+
+
+def test_takes_more_from_names_what_a_new_policy_accepts_that_the_earlier_refused():
+    earlier = parse_policy(POLICY, "earlier.yaml")
+    same = parse_policy(POLICY.replace("name: eu-denials", "name: eu-denials-renamed"), "same.yaml")
+    larger = parse_policy(POLICY.replace("max_bytes: 262144", "max_bytes: 524288"), "larger.yaml")
+    licences = parse_policy(POLICY.replace("peer_group: partners", "peers: [DE, FR, IT, CH, \"NO\", TN]"), "l.yaml")
+    assert not same.takes_more_from("DE", earlier)
+    assert larger.takes_more_from("DE", earlier) and not larger.takes_more_from("FR", earlier)  # FR's was larger
+    assert not earlier.takes_more_from("DE", larger)  # narrower
+    assert licences.takes_more_from("TN", earlier)
+    assert not licences.takes_more_from("TN", earlier, ("denial",))  # only the types a node stores count
