@@ -158,18 +158,24 @@ def follow_chain(trusted_document, chain) -> dict:
     can be reached from ``trusted_document`` by ``verify_rotation`` steps, each from the last one reached:
     a peer that missed several rotations, or a rotation and then the revocation of the key that signed it,
     follows every step. Raises RotationInvalid (the last step's reason) when no newer document is reached."""
-    if not isinstance(chain, list) or not chain or len(chain) > MAX_CHAIN:
-        raise RotationInvalid(f"a chain is a list of 1 to {MAX_CHAIN} signed identity documents")
+    if not isinstance(chain, list) or not chain:
+        raise RotationInvalid("a chain is a non-empty list of signed identity documents")
 
     def serial(signed):
         document = signed.get("document") if isinstance(signed, dict) else None
         value = document.get("serial") if isinstance(document, dict) else None
         return value if type(value) is int else -1
 
+    # Another node's documents and those not newer than the trusted one are passed over before any
+    # signature is checked; at most MAX_CHAIN of the rest are walked.
+    newer = [signed for signed in chain if serial(signed) > trusted_document["serial"]
+             and signed["document"].get("node_id") == trusted_document["node_id"]]
+    if len(newer) > MAX_CHAIN:
+        raise RotationInvalid(f"a chain holds at most {MAX_CHAIN} documents newer than the trusted one")
     current, reached, reason = trusted_document, None, "no document newer than the trusted one"
-    for signed in sorted(chain, key=serial):
-        if serial(signed) <= current["serial"] or signed["document"].get("node_id") != current["node_id"]:
-            continue  # nothing newer, or another node's (passed over before any signature is checked)
+    for signed in sorted(newer, key=serial):
+        if serial(signed) <= current["serial"]:
+            continue
         try:
             current, reached = verify_rotation(current, signed), signed
         except (FederationError, KeyError, TypeError, ValueError) as exc:

@@ -65,13 +65,10 @@ class Settings:
 
     def __post_init__(self):
         problems = {}
-        if self.role == "coordinator":  # no policy names it: any id an identity document may carry
-            if not (isinstance(self.node_id, str) and NODE_ID_RE.match(self.node_id)):
-                problems["node_id"] = "must be 2-32 characters A-Z, 0-9 and '-' (OSCE-CPC)"
-        else:
-            problem = node_id_problem(self.node_id)
-            if problem:
-                problems["node_id"] = problem
+        # Any id an identity document may carry; a new member's must also be one a policy can name
+        # (member_id_problem, checked by ``initialise``), which a node set up before that rule keeps.
+        if not (isinstance(self.node_id, str) and NODE_ID_RE.match(self.node_id)):
+            problems["node_id"] = "must be 2-32 characters A-Z, 0-9 and '-' (MT, OSCE-CPC)"
         if not (self.name or "").strip():
             problems["name"] = "must not be empty"
         url = urlparse(self.base_url or "")
@@ -94,6 +91,10 @@ class Settings:
                                   "of base_url")
         if problems:
             raise ValidationFailed("invalid settings", fields=problems)
+
+    def member_id_problem(self) -> str | None:
+        """Why this node's id cannot be a new member's (no sharing policy could name it), or None."""
+        return None if self.role == "coordinator" else node_id_problem(self.node_id)
 
     @property
     def listen_host(self) -> str:

@@ -64,7 +64,7 @@ class ConsultationOpen(Schema):
 
     denial_uids = fields.List(fields.UUID(), required=True, validate=validate.Length(min=1, max=20),
                               metadata={"description": "uids of the consulted state's denial(s)"})
-    consulted_state = fields.String(validate=validate.Regexp(r"^[A-Z][A-Z0-9-]{1,15}\Z", error="must be a node id"),
+    consulted_state = fields.String(validate=validate.Regexp(r"^[A-Z][A-Z0-9-]{1,31}\Z", error="must be a node id"),
                                     metadata={"description": "needed only when this node does not hold the denial "
                                                              "(a live-query hit); otherwise the denial's origin"})
     transaction = fields.Nested(ProposedTransaction, required=True)

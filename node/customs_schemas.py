@@ -260,7 +260,7 @@ class MismatchReport(Schema):
 
 class VerifyInput(Schema):
     peer = fields.String(required=True, validate=validate.Regexp(
-        r"^[A-Za-z][A-Za-z0-9-]{1,15}\Z", error="must be the node id of a peer, e.g. MT"))
+        r"^[A-Za-z][A-Za-z0-9-]{1,31}\Z", error="must be the node id of a peer, e.g. MT"))
     number = fields.String(required=True, validate=validate.Length(min=1, max=64))
 
 

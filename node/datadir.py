@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .config import CONFIG_NAME, Settings, write_settings
 from .database import DB_NAME, connect
-from .errors import DataDirError
+from .errors import DataDirError, ValidationFailed
 from .keyring import IDENTITY_NAME, KEYS_DIR, Keyring
 from .policy_store import POLICY_NAME, install_default
 from .schema import migrate
@@ -24,6 +24,9 @@ NODE_FILES = (CONFIG_NAME, DB_NAME, KEYS_DIR, IDENTITY_NAME, POLICY_NAME)
 
 def initialise(data_dir: Path, settings: Settings, now: dt.datetime) -> Keyring:
     data_dir = Path(data_dir)
+    problem = settings.member_id_problem()
+    if problem:
+        raise ValidationFailed("invalid settings", fields={"node_id": problem})
     if data_dir.exists():
         present = [name for name in NODE_FILES if (data_dir / name).exists()]
         if present:

@@ -159,7 +159,8 @@ class Exchange:
         db = self.runtime.db()
         totals = Receipt()
         batches = 0
-        cursor = db.execute("SELECT pull_cursor FROM peer_state WHERE node_id = ?", [peer.node_id]).fetchone()[0]
+        cursor, epoch = db.execute("SELECT pull_cursor, pull_epoch FROM peer_state WHERE node_id = ?",
+                                   [peer.node_id]).fetchone()
         intake = self.intake()
         try:
             with contextlib.ExitStack() as bulk, PullStages(self, peer, cursor, max_batches) as stages:
@@ -169,7 +170,7 @@ class Exchange:
                     if batch.more and batches == 1:
                         bulk.enter_context(BulkWork(self.runtime.data_dir))
                     receipt = intake.store_verified(peer.node_id, verified, utc_now(), cursor_update=next_cursor,
-                                                    cursor_from="0" if cursor is None else cursor)
+                                                    cursor_from=(cursor, epoch))
                     stages.stored(next_cursor)
                     totals.stored += receipt.stored
                     totals.unchanged += receipt.unchanged

@@ -175,14 +175,15 @@ class RecordIntake:
         return result
 
     def store_verified(self, peer_id: str, verified: Verified, now: dt.datetime, *,
-                       cursor_update: str | None = None, cursor_from: str | None = None,
+                       cursor_update: str | None = None, cursor_from: tuple[str | None, int] | None = None,
                        covers: tuple[int, int] | None = None) -> Receipt:
         """Store what ``verify`` passed, in one transaction with ``cursor_update`` (the pull's new cursor) or
         ``covers`` (a pushed batch's change range: the pull cursor moves to its end if it lies inside it);
-        count what it refused. ``cursor_from``: the cursor the pull stored before this batch. The new one
-        replaces a stored cursor from that position up to just before its own (a push may have moved it on
-        meanwhile), never a reset (``""``, written by ``cordon policy apply``: a pull that began before the
-        reset leaves it, one that began from it continues it), nor a cursor already beyond."""
+        count what it refused. ``cursor_from``: (the cursor the pull stored before this batch, the pull epoch
+        the pull began in). The new cursor replaces a stored one from that position up to just before its own
+        (a push may have moved it on meanwhile), never one already beyond, and only while the epoch lasts:
+        ``cordon policy apply`` resets the cursor in a new epoch, and a pull that began before stores its
+        records but leaves the reset."""
         receipt = Receipt(refused=list(verified.refused))
         changed: list[str] = []
         with write_transaction(self.db):
@@ -199,14 +200,14 @@ class RecordIntake:
                 if cursor_from is None:
                     self.db.execute("UPDATE peer_state SET pull_cursor = ? WHERE node_id = ?", [cursor_update, peer_id])
                 else:
+                    began, epoch = cursor_from
                     self.db.execute(
-                        "UPDATE peer_state SET pull_cursor = ? WHERE node_id = ? AND ((? = '' AND pull_cursor = '') "
-                        "OR (coalesce(pull_cursor, '0') != '' AND CAST(coalesce(pull_cursor, '0') AS INTEGER) "
-                        "BETWEEN ? AND ?))", [cursor_update, peer_id, cursor_from, cursor_position(cursor_from),
-                                             cursor_position(cursor_update) - 1])
+                        "UPDATE peer_state SET pull_cursor = ? WHERE node_id = ? AND pull_epoch = ? "
+                        "AND CAST(coalesce(pull_cursor, '0') AS INTEGER) BETWEEN ? AND ?",
+                        [cursor_update, peer_id, epoch, cursor_position(began), cursor_position(cursor_update) - 1])
             if covers is not None:
-                self.db.execute("UPDATE peer_state SET pull_cursor = ? WHERE node_id = ? AND coalesce(pull_cursor, '0') "
-                                "!= '' AND CAST(coalesce(pull_cursor, '0') AS INTEGER) BETWEEN ? AND ?",
+                self.db.execute("UPDATE peer_state SET pull_cursor = ? WHERE node_id = ? "
+                                "AND CAST(coalesce(pull_cursor, '0') AS INTEGER) BETWEEN ? AND ?",
                                 [str(covers[1]), peer_id, covers[0], covers[1] - 1])
             if verified.items or receipt.refused:  # the batch held items: something was received
                 self.db.execute("UPDATE peer_state SET last_received = ? WHERE node_id = ?", [stamp, peer_id])

@@ -25,7 +25,8 @@ import threading
 from pathlib import Path
 
 from federation.identity import (
-    build_document, current_key, document_keys, fingerprint, next_document, sign_document, verify_self_signed,
+    MAX_CHAIN, build_document, current_key, document_keys, fingerprint, next_document, sign_document,
+    verify_self_signed,
 )
 from federation.keys import (
     ENC, REVOKED, SIG, KeyInfo, format_time, load_private_key, new_encryption_key, new_signing_key,
@@ -120,7 +121,7 @@ class Keyring:
         except FileNotFoundError:
             return [current]
         serial = current["document"]["serial"]
-        return [signed for signed in chain if signed["document"]["serial"] < serial] + [current]
+        return ([signed for signed in chain if signed["document"]["serial"] < serial] + [current])[-MAX_CHAIN:]
 
     def fingerprint(self) -> str:
         return fingerprint(self.document)

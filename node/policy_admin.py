@@ -101,8 +101,8 @@ def apply(db: sqlite_utils.Database, node_id: str, data_dir: Path, source: Path,
             [node_id, json.dumps(result.affected_uids)]).fetchall()
         db.conn.executemany("INSERT INTO changes (record_type, uid, version, at) VALUES ('denial', ?, ?, ?)",
                             [(uid, version, stamp) for uid, version in rows])
-        # "" is the start, as null is, but marks a reset: a pull running meanwhile leaves it (node.inbound).
-        db.conn.executemany("UPDATE peer_state SET pull_cursor = '' WHERE node_id = ?",
+        # A new epoch: a pull running meanwhile stores its records but leaves the cursor reset (node.inbound).
+        db.conn.executemany("UPDATE peer_state SET pull_cursor = NULL, pull_epoch = pull_epoch + 1 WHERE node_id = ?",
                             [(peer,) for peer in result.pull_again])
         AuditLog(db).append(actor=actor, action="policy.apply", target=policy.digest,
                             detail={"source": str(source), "records_reevaluated": len(rows),

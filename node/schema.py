@@ -364,6 +364,15 @@ MIGRATIONS: list[tuple[str, str]] = [
             WHERE l.uid = licence_versions.uid AND l.version = licence_versions.version);
         """,
     ),
+    (
+        # Raised by every reset of the pull cursor (cordon policy apply): a pull moves the cursor only while
+        # the epoch it began in lasts.
+        "0011_pull_epoch",
+        """
+        ALTER TABLE peer_state ADD COLUMN pull_epoch INTEGER NOT NULL DEFAULT 0;
+        UPDATE peer_state SET pull_cursor = NULL, pull_epoch = 1 WHERE pull_cursor = '';
+        """,
+    ),
 ]
 
 

@@ -137,3 +137,20 @@ def test_every_setting_is_checked_before_a_command_uses_it(tmp_path, line, named
         result = cordon(*command, data_dir=data_dir, check=False)
         assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
         assert named in result.stderr, result.stderr
+
+
+def test_a_node_set_up_before_the_member_id_rule_still_runs(tmp_path):
+    """cordon init refuses a member id no sharing policy can name (UK, a typo for GB); a node whose
+    settings already hold one (set up before that rule) keeps working, and an IPv6 listen address is taken."""
+    data_dir = tmp_path / "gb"
+    refused = cordon("init", "--node-id", "UK", "--name", "Britain", "--url", "http://127.0.0.1:8701",
+                     data_dir=data_dir, check=False)
+    assert refused.returncode == 1 and "did you mean 'GB'" in refused.stderr and not data_dir.exists()
+    cordon("init", "--node-id", "GB", "--name", "Britain", "--url", "http://127.0.0.1:8701", data_dir=data_dir)
+    toml = data_dir / "cordon.toml"
+    toml.write_text(toml.read_text().replace('node_id = "GB"', 'node_id = "UK"').replace('listen = ""',
+                                                                                        'listen = "[::1]:8701"'))
+    listed = cordon("peers", "list", data_dir=data_dir)
+    assert "no peers" in listed.stdout
+    from node.config import read_settings
+    assert read_settings(data_dir).listen_host == "::1"

@@ -310,10 +310,11 @@ def test_batch_bytes_are_the_canonical_batch(items, next_cursor, more, after):
 
 
 def test_a_pull_cursor_reset_while_a_pull_runs_stays_reset(pair):
-    """A pull stores each batch's cursor over the one it started from, or over one a push moved on since,
-    never over a reset (``""``, written by ``cordon policy apply`` to fetch again what the inbound rules
-    refused: a pull already running, even one that began at the start, stores its records but leaves the
-    reset) nor over a cursor already beyond its own. A pull that began from the reset continues it."""
+    """A pull stores each batch's cursor over the one it began from, or over one a push moved on since,
+    never over one already beyond its own, and only while the pull epoch it began in lasts: ``cordon policy
+    apply`` resets the cursor in a new epoch (to fetch again what the inbound rules refused), and a pull
+    already running, even one that began at the start or from an earlier reset, stores its records but
+    leaves the reset."""
     from node.exchange import Exchange
 
     publish(pair["MT"], 3)
@@ -322,18 +323,18 @@ def test_a_pull_cursor_reset_while_a_pull_runs_stays_reset(pair):
     envelope = json.loads(json.dumps(sender.serve_changes("DE", {"cursor": None, "limit": 500}, NOW)))
     batch = intake.open("MT", envelope)
     new = batch.next_cursor
-    state = "SELECT pull_cursor, last_pull_ok FROM peer_state WHERE node_id = 'MT'"
 
-    def store_over(held, cursor_from):
-        db.execute("UPDATE peer_state SET pull_cursor = ? WHERE node_id = 'MT'", [held])
+    def store_over(held, epoch, began):
+        db.execute("UPDATE peer_state SET pull_cursor = ?, pull_epoch = ? WHERE node_id = 'MT'", [held, epoch])
         db.conn.commit()
         receipt = intake.store_verified("MT", intake.verify("MT", batch, NOW), NOW, cursor_update=new,
-                                        cursor_from=cursor_from)
-        return receipt, db.execute(state).fetchone()[0]
+                                        cursor_from=began)
+        assert receipt.stored + receipt.unchanged == 3
+        return db.execute("SELECT pull_cursor FROM peer_state WHERE node_id = 'MT'").fetchone()[0]
 
-    receipt, cursor = store_over("", "0")  # reset while a pull from the start ran
-    assert receipt.stored == 3 and cursor == "" and db.execute(state).fetchone()[1] is not None
-    assert store_over("", "")[1] == new  # the pull that began from the reset
-    assert store_over(None, "0")[1] == new  # the first pull
-    assert store_over("1", "0")[1] == new  # a push moved it on meanwhile, not as far as this batch
-    assert store_over(str(int(new) + 5), "0")[1] == str(int(new) + 5)  # a push took it further: kept
+    assert store_over(None, 1, (None, 0)) is None  # reset (epoch 1) while a pull from the start ran
+    assert store_over(None, 2, (None, 1)) is None  # reset again while a pull from the first reset ran
+    assert store_over(None, 2, (None, 2)) == new  # the pull that began from the reset
+    assert store_over("1", 2, ("0", 2)) == new  # a push moved it on meanwhile, not as far as this batch
+    assert store_over(str(int(new) + 5), 2, ("0", 2)) == str(int(new) + 5)  # a push took it further: kept
+    assert db.execute("SELECT last_pull_ok FROM peer_state WHERE node_id = 'MT'").fetchone()[0] is not None
