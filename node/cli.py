@@ -24,6 +24,8 @@ DATA_DIR = click.option(
     default=Path("./cordon-data"), show_default=True, show_envvar=True,
     help="The node's data directory.",
 )
+NOW = click.option("--now", default=None, help="Run as if it were this time (ISO-8601); what it changes is real: "
+                   "a later time expires what is due by then.")
 
 
 def parse_now(value: str | None) -> dt.datetime:
@@ -233,7 +235,7 @@ def denials_export(data_dir, output, origin, all_origins):
 
 @denials.command("expire")
 @DATA_DIR
-@click.option("--now", default=None, help="Run as if it were this time (ISO-8601); what it changes is real: a later time expires what is due by then.")
+@NOW
 def denials_expire(data_dir, now):
     """Mark denials past their review date as expired (the daily job, run now)."""
     from .jobs import expire_denials
@@ -418,7 +420,7 @@ def keys_revoke(data_dir, kid):
 
 
 def tell_peers(exchange) -> None:
-    """Announce the node's chain of identities to every peer, and say how each announcement went."""
+    """Announce the node's identity to every peer (its chain to a peer that needs it), and say how each went."""
     for peer_id, ok in exchange.announce().items():
         click.echo(f"  told {peer_id}: ok" if ok else
                    f"  told {peer_id}: not delivered now (the reason is logged above); it is told again with the "
@@ -766,7 +768,7 @@ def jobs():
 @jobs.command("run")
 @DATA_DIR
 @click.argument("name")
-@click.option("--now", default=None, help="Run as if it were this time (ISO-8601); what it changes is real: a later time expires what is due by then.")
+@NOW
 def jobs_run(data_dir, name, now):
     """Run one scheduled job now."""
     from .jobs import JOBS

@@ -51,6 +51,13 @@ class Peer:
     def keys(self) -> dict:
         return document_keys(self.document)
 
+    def reach(self, chain: list[dict]) -> dict:
+        """The newest signed identity in ``chain`` reached from the trusted one (``follow_chain``): the trusted
+        one itself when the chain ends with it. Raises RotationInvalid when none is reached."""
+        if isinstance(chain, list) and chain and chain[-1] == self.signed_identity:
+            return self.signed_identity
+        return follow_chain(self.document, chain)
+
     def signing_keys(self) -> dict:
         """This peer's signing keys by kid as they may sign anything new (a request, a record item): a retired
         key only until the peer's trusted identity document was issued (the one that retired it, or a later
@@ -158,9 +165,9 @@ class PeerRegistry:
         now = now or utc_now()
         with write_transaction(self.db):
             peer = self.require(node_id)
-            if isinstance(chain, list) and chain and chain[-1] == peer.signed_identity:
+            signed = peer.reach(chain)
+            if signed is peer.signed_identity:
                 return peer
-            signed = follow_chain(peer.document, chain)
             document = signed["document"]
             self.db.execute(
                 "UPDATE peers SET name = ?, base_url = ?, role = ?, identity = ?, fingerprint = ?, updated_at = ? "

@@ -15,7 +15,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from federation.errors import FederationError
 from federation.http_signature import verify_request
-from federation.identity import NODE_ID_RE, document_keys, follow_chain
+from federation.identity import NODE_ID_RE, document_keys
 
 from ..error_responses import error_response
 from .. import live_query
@@ -95,11 +95,7 @@ def blueprint(catalogue) -> Blueprint:
         body = request_body(request.get_data(cache=True))
         chain = body.get("chain") if isinstance(body, dict) and "chain" in body else [body]
         try:
-            if isinstance(chain, list) and chain and chain[-1] == peer.signed_identity:
-                reached = peer.signed_identity
-            else:
-                reached = follow_chain(peer.document, chain)
-            document = reached["document"]
+            document = peer.reach(chain)["document"]
             keys = {**peer.keys(), **document_keys(document)}
             verify_request(request.method, signed_url(), list(request.headers.items()), request.get_data(cache=True),
                            key_lookup=lambda kid: keys.get(kid) if kid in keys and keys[kid].status != "revoked" else None,
